@@ -1,0 +1,71 @@
+#pragma once
+/// \file
+/// Report: the outcome of a run, and the exit-code rule every verb shares.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "stagecheck/check_result.hpp"
+#include "stagecheck/export.hpp"
+#include "stagecheck/status.hpp"
+
+namespace stagecheck {
+
+/// Exit codes (see the README's table).
+enum class ExitCode : int {
+  pass = 0,        ///< Something was evaluated; nothing failed or could not be evaluated.
+  fail = 1,        ///< At least one check failed. Takes precedence over no_verdict.
+  usage = 2,       ///< Usage, spec or plugin error, before anything ran.
+  no_verdict = 3,  ///< Nothing failed but something could not be evaluated, nothing was
+                   ///< evaluated at all, or the run was interrupted.
+};
+
+/// The status of one stage.
+struct StageResult {
+  std::string id;
+  std::string name;
+  Status status = Status::pass;  ///< pass, fail, warn, skipped, blocked or error.
+  std::string reason;            ///< Why skipped/blocked, empty otherwise.
+  double duration_ms = 0.0;
+};
+
+/// Counts per status.
+struct Summary {
+  std::size_t total = 0, pass = 0, fail = 0, warn = 0, skipped = 0, blocked = 0, error = 0;
+  /// Checks that reached a verdict (pass, fail or warn).
+  std::size_t evaluated() const noexcept { return pass + fail + warn; }
+};
+
+/// Everything a reporter needs at the end of a run.
+struct STAGECHECK_API Report {
+  static constexpr int kReportVersion = 1;
+  std::string tool_version;
+  std::string spec_name;
+  std::string spec_source;
+  std::string spec_hash;
+  std::string root;
+  nlohmann::json vars;        ///< Redacted bound variables.
+  std::string started_at;     ///< RFC 3339 UTC.
+  double duration_ms = 0.0;
+  bool fail_on_warn = false;
+  bool interrupted = false;
+  std::vector<StageResult> stages;
+  std::vector<CheckResult> results;  ///< In spec order.
+  Summary summary;
+  ExitCode exit_code = ExitCode::no_verdict;
+
+  /// "pass", "fail" or "no_verdict".
+  std::string_view verdict() const noexcept;
+};
+
+/// Counts statuses.
+STAGECHECK_API Summary summarize(const std::vector<CheckResult>& results) noexcept;
+/// The exit-code rule: 1 if anything failed (or warned with fail_on_warn); else 3 if anything
+/// could not be evaluated, nothing was evaluated, or the run was interrupted; else 0.
+STAGECHECK_API ExitCode compute_exit_code(const Summary& summary, bool fail_on_warn,
+                                          bool interrupted) noexcept;
+
+}  // namespace stagecheck

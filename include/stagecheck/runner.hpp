@@ -1,0 +1,42 @@
+#pragma once
+/// \file
+/// Runner: evaluates every stage of a spec against a store.
+
+#include <atomic>
+#include <vector>
+
+#include "stagecheck/artifact.hpp"
+#include "stagecheck/export.hpp"
+#include "stagecheck/report.hpp"
+#include "stagecheck/reporter.hpp"
+#include "stagecheck/spec.hpp"
+#include "stagecheck/store.hpp"
+
+namespace stagecheck {
+
+/// How to run.
+struct RunOptions {
+  unsigned jobs = 0;             ///< Checks run at once; 0 means the number of cores.
+  LoadLimits limits;             ///< Read cap and nesting limit for every artifact.
+  bool fail_on_warn = false;     ///< Warnings make the exit code 1.
+  /// Set (e.g. from a signal handler) to interrupt: checks not yet started become `error`
+  /// "interrupted" and the exit code is 3 unless something already failed.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+/// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks
+/// run in parallel; results come out in spec order whatever the timing.
+class STAGECHECK_API Runner {
+ public:
+  /// `spec` and `store` must outlive the runner.
+  Runner(const Spec& spec, const Store& store, RunOptions options);
+  /// Runs once, feeding `reporters` (begin, each result in spec order, end).
+  Report run(const std::vector<Reporter*>& reporters = {});
+
+ private:
+  const Spec& spec_;
+  const Store& store_;
+  RunOptions options_;
+};
+
+}  // namespace stagecheck

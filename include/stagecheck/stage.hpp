@@ -1,0 +1,49 @@
+#pragma once
+/// \file
+/// Stage: one step of a pipeline, with its dependencies, skip rule and checks.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stagecheck/artifact_ref.hpp"
+#include "stagecheck/check.hpp"
+#include "stagecheck/condition.hpp"
+#include "stagecheck/source_mark.hpp"
+#include "stagecheck/status.hpp"
+
+namespace stagecheck {
+
+/// `skip_if`: skip the stage when `condition` holds on `artifact`. An absent optional
+/// artifact, or a field the condition needs that is absent, means "not skipped"; an artifact
+/// that exists but cannot be parsed, or a type mismatch, fails the stage.
+struct SkipRule {
+  ArtifactRef artifact;
+  Condition condition;
+  SourceMark mark;
+};
+
+/// One check in a stage, ready to run.
+struct StageCheck {
+  std::string id;           ///< Full id "<stage>.<check>".
+  std::string type;
+  Severity severity = Severity::error;
+  std::string description;
+  SourceMark mark;
+  std::shared_ptr<const Check> check;
+};
+
+/// A stage of the spec. Immutable once loaded.
+struct Stage {
+  std::string id;
+  std::string name;
+  std::string description;
+  std::vector<std::string> depends_on;
+  std::optional<SkipRule> skip_if;
+  /// Checks in spec order: input markers first, then expected artifacts, then `checks:`.
+  std::vector<StageCheck> checks;
+  SourceMark mark;
+};
+
+}  // namespace stagecheck

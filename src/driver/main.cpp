@@ -1,0 +1,362 @@
+// The `stagecheck` driver: loads check types, runs a spec, writes reports and gates on the
+// result through its exit code (see the README's table).
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "stagecheck/console_reporter.hpp"
+#include "stagecheck/json_reporter.hpp"
+#include "stagecheck/junit_reporter.hpp"
+#include "stagecheck/local_store.hpp"
+#include "stagecheck/registry.hpp"
+#include "stagecheck/runner.hpp"
+#include "stagecheck/spec.hpp"
+#include "stagecheck/version.hpp"
+
+namespace po = boost::program_options;
+using namespace stagecheck;
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_signal(int sig) {
+  g_interrupted.store(true);
+  // A second signal ends the process the default way.
+  std::signal(sig, SIG_DFL);
+}
+
+const char* const kMainHelp = R"(stagecheck - end-to-end validation of data pipelines
+
+Usage:
+  stagecheck run SPEC [options]        run a spec's checks and gate on the result
+  stagecheck validate SPEC [--var K=V]  load and validate a spec; run nothing
+  stagecheck list-checks [--json]      list every check type, its parameters and docs
+  stagecheck --version                 print the version
+  stagecheck VERB --help               help for one verb
+
+Exit codes (every verb):
+  0  at least one check was evaluated; none failed; none could not be evaluated
+     (warnings allowed unless --fail-on-warn)
+  1  at least one check failed (missing, malformed, truncated, wrongly typed, oversized or
+     out-of-root artifacts included); takes precedence over 3
+  2  usage, spec or plugin error, found before anything ran
+  3  no verdict: nothing failed, but something could not be evaluated (permission denied,
+     store unreachable), nothing was evaluated at all, or the run was interrupted
+A report is written for 0, 1 and 3.
+)";
+
+int usage_error(const std::string& message, const char* verb) {
+  std::cerr << "stagecheck: error: " << message << "\n";
+  if (verb != nullptr) std::cerr << "Try 'stagecheck " << verb << " --help'.\n";
+  return kExitUsage;
+}
+
+Result<std::map<std::string, std::string>> parse_vars(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> vars;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("--var expects NAME=VALUE, found \"{}\"", item));
+    }
+    vars[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return vars;
+}
+
+Result<std::uint64_t> parse_size(const std::string& text) {
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    return make_error(Errc::invalid_argument, fmt::format("expected a size like 64M, found \"{}\"", text));
+  }
+  std::string suffix = text.substr(pos);
+  std::uint64_t mult = 1;
+  if (suffix.empty() || suffix == "B") mult = 1;
+  else if (suffix == "K" || suffix == "KiB") mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
+  else return make_error(Errc::invalid_argument, fmt::format("expected a size like 64M, found \"{}\"", text));
+  if (n == 0) return make_error(Errc::invalid_argument, "the size must be positive");
+  return static_cast<std::uint64_t>(n) * mult;
+}
+
+bool registry_setup(Registry& registry) {
+  if (auto ok = register_builtin_checks(registry); !ok) {
+    std::cerr << "stagecheck: error: " << ok.error().message << "\n";
+    return false;
+  }
+  return true;
+}
+
+// ---- run ----------------------------------------------------------------------------------
+
+const char* const kRunHelp = R"(Usage: stagecheck run SPEC [options]
+
+Runs every stage of SPEC against the artifacts under --root and exits with the verdict
+(0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
+never stops the run; stages whose dependency failed are reported as blocked.
+
+Options)";
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description opts(kRunHelp);
+  std::vector<std::string> var_items;
+  std::string root = ".";
+  std::string report_json, junit, format = "text", max_bytes_text = "64M";
+  unsigned jobs = 0;
+  int max_depth = 256;
+  // clang-format off
+  opts.add_options()
+    ("help,h", "show this help")
+    ("root", po::value(&root), "folder holding the artifacts (default: the current folder)")
+    ("var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)")
+    ("report-json", po::value(&report_json), "write the JSON report to this file (atomically)")
+    ("junit", po::value(&junit), "write a JUnit XML report to this file (atomically)")
+    ("format", po::value(&format), "stdout format: text (default) or json (the JSON report, nothing else)")
+    ("jobs,j", po::value(&jobs), "checks run at once (default: number of cores)")
+    ("fail-on-warn", "exit 1 when a warning-severity check did not hold")
+    ("quiet,q", "text format: print only failures, errors, warnings and the summary")
+    ("max-bytes", po::value(&max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
+    ("max-depth", po::value(&max_depth), "deepest JSON/YAML nesting accepted (default 256)");
+  // clang-format on
+  po::options_description hidden;
+  std::string spec_path;
+  hidden.add_options()("spec", po::value(&spec_path));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("spec", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what(), "run");
+  }
+  if (vm.count("help") != 0) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
+  if (format != "text" && format != "json") {
+    return usage_error(fmt::format("--format must be text or json, found \"{}\"", format), "run");
+  }
+  if (vm.count("jobs") != 0 && jobs == 0) return usage_error("--jobs must be at least 1", "run");
+  if (max_depth < 1) return usage_error("--max-depth must be at least 1", "run");
+  auto max_bytes = parse_size(max_bytes_text);
+  if (!max_bytes) return usage_error("--max-bytes: " + max_bytes.error().message, "run");
+  auto vars = parse_vars(var_items);
+  if (!vars) return usage_error(vars.error().message, "run");
+
+  Registry registry;
+  if (!registry_setup(registry)) return kExitUsage;
+  SpecOptions sopts;
+  sopts.registry = &registry;
+  sopts.vars = *vars;
+  auto spec = load_spec_file(spec_path, sopts);
+  if (!spec) {
+    std::cerr << spec.error().message << "\n";
+    std::cerr << "stagecheck: error: the spec is invalid; nothing was run\n";
+    return kExitUsage;
+  }
+  auto store = open_local_store(root);
+  if (!store) return usage_error(fmt::format("--root: {}", store.error().message), nullptr);
+
+  RunOptions ropts;
+  ropts.jobs = jobs;
+  ropts.fail_on_warn = vm.count("fail-on-warn") != 0;
+  ropts.limits.max_bytes = *max_bytes;
+  ropts.limits.max_depth = max_depth;
+  ropts.cancel = &g_interrupted;
+
+  std::vector<Reporter*> reporters;
+  ConsoleOptions copts;
+  copts.color = want_color(STDOUT_FILENO);
+  copts.quiet = vm.count("quiet") != 0;
+  ConsoleReporter console(std::cout, copts);
+  if (format == "text") reporters.push_back(&console);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  Runner runner(*spec, **store, ropts);
+  Report report = runner.run(reporters);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+
+  int code = static_cast<int>(report.exit_code);
+  if (format == "json") std::cout << report_to_json(report).dump(2) << "\n";
+  std::cout.flush();
+  auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
+    if (path.empty()) return;
+    if (auto ok = write_file_atomic(path, body); !ok) {
+      std::cerr << fmt::format("stagecheck: error: cannot write the {} report: {}\n", what,
+                               ok.error().message);
+      if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
+    }
+  };
+  write_report(report_json, report_to_json(report).dump(2) + "\n", "JSON");
+  write_report(junit, report_to_junit(report), "JUnit");
+  return code;
+}
+
+// ---- validate -----------------------------------------------------------------------------
+
+int cmd_validate(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck validate SPEC [--var NAME=VALUE]...
+
+Loads SPEC, checks every key, type, variable, condition, path and check parameter, binds the
+variables, and runs nothing. Exit 0 if the spec is valid, 2 otherwise (every error is listed
+with file:line:column).
+
+Options)");
+  std::vector<std::string> var_items;
+  opts.add_options()("help,h", "show this help")(
+      "var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)");
+  std::string spec_path;
+  po::options_description hidden;
+  hidden.add_options()("spec", po::value(&spec_path));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("spec", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what(), "validate");
+  }
+  if (vm.count("help") != 0) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  if (spec_path.empty()) return usage_error("validate needs a SPEC file", "validate");
+  auto vars = parse_vars(var_items);
+  if (!vars) return usage_error(vars.error().message, "validate");
+  Registry registry;
+  if (!registry_setup(registry)) return kExitUsage;
+  SpecOptions sopts;
+  sopts.registry = &registry;
+  sopts.vars = *vars;
+  auto spec = load_spec_file(spec_path, sopts);
+  if (!spec) {
+    std::cerr << spec.error().message << "\n";
+    return kExitUsage;
+  }
+  std::cout << fmt::format("{}: spec \"{}\" is valid: {} stages, {} checks\n", spec_path, spec->name,
+                           spec->stages.size(), spec->check_count());
+  return 0;
+}
+
+// ---- list-checks --------------------------------------------------------------------------
+
+nlohmann::json info_to_json(const Registry::Entry& e) {
+  nlohmann::json params = nlohmann::json::array();
+  for (const auto& p : e.info.params) {
+    params.push_back({{"name", p.name},
+                      {"type", to_string(p.type)},
+                      {"required", p.required},
+                      {"default", p.default_value},
+                      {"choices", p.choices},
+                      {"description", p.description}});
+  }
+  return {{"type", e.info.type},       {"category", e.info.category},
+          {"summary", e.info.summary}, {"description", e.info.description},
+          {"params", params},          {"example", e.info.example},
+          {"source", e.source}};
+}
+
+int cmd_list_checks(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck list-checks [--json]
+
+Lists every check type the driver knows (built in or from plugins): its category, the
+plugin that provides it, its parameters and documentation.
+
+Options)");
+  opts.add_options()("help,h", "show this help")("json", "print JSON instead of text");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what(), "list-checks");
+  }
+  if (vm.count("help") != 0) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  Registry registry;
+  if (!registry_setup(registry)) return kExitUsage;
+  if (vm.count("json") != 0) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto* e : registry.entries()) out.push_back(info_to_json(*e));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto* e : registry.entries()) {
+    std::cout << fmt::format("{}  [{}]  from {}\n  {}\n", e->info.type, e->info.category, e->source,
+                             e->info.summary);
+    if (!e->info.description.empty()) std::cout << "  " << e->info.description << "\n";
+    std::cout << "  parameters:\n";
+    for (const auto& p : e->info.params) {
+      std::string extra;
+      if (p.required) extra = ", required";
+      if (!p.default_value.is_null()) extra += fmt::format(", default {}", p.default_value.dump());
+      if (!p.choices.empty()) extra += fmt::format(", one of {}", fmt::join(p.choices, "|"));
+      std::cout << fmt::format("    {} ({}{}): {}\n", p.name, to_string(p.type), extra, p.description);
+    }
+    if (!e->info.example.empty()) {
+      std::cout << "  example:\n";
+      std::istringstream lines(e->info.example);
+      for (std::string line; std::getline(lines, line);) std::cout << "    " << line << "\n";
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kMainHelp;
+    return kExitUsage;
+  }
+  const std::string verb = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (verb == "--help" || verb == "-h" || verb == "help") {
+      std::cout << kMainHelp;
+      return 0;
+    }
+    if (verb == "--version" || verb == "-V") {
+      std::cout << "stagecheck " << version() << "\n";
+      return 0;
+    }
+    if (verb == "run") return cmd_run(rest);
+    if (verb == "validate") return cmd_validate(rest);
+    if (verb == "list-checks") return cmd_list_checks(rest);
+  } catch (const std::exception& e) {
+    std::cerr << "stagecheck: internal error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::no_verdict);
+  }
+  return usage_error(fmt::format("unknown verb '{}' (expected run, validate or list-checks)", verb),
+                     nullptr);
+}

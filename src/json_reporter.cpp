@@ -1,0 +1,111 @@
+#include "stagecheck/json_reporter.hpp"
+
+#include <cmath>
+#include <utility>
+
+#include "stagecheck/status.hpp"
+
+namespace stagecheck {
+namespace {
+
+using nlohmann::json;
+
+/// Replaces NaN and infinities, anywhere inside `value`, by the strings "NaN", "Infinity" and
+/// "-Infinity". JSON has no spelling for them and nlohmann would print `null`, which would
+/// erase exactly the evidence that explains a failure (e.g. a NaN metric).
+void preserve_non_finite(json& value) {
+  switch (value.type()) {
+    case json::value_t::number_float: {
+      const double number = value.get<double>();
+      if (std::isnan(number)) {
+        value = "NaN";
+      } else if (std::isinf(number)) {
+        value = number > 0 ? "Infinity" : "-Infinity";
+      }
+      break;
+    }
+    case json::value_t::array:
+    case json::value_t::object:
+      for (json& element : value) preserve_non_finite(element);
+      break;
+    default:
+      break;
+  }
+}
+
+json evidence(const json& value) {
+  json copy = value;
+  preserve_non_finite(copy);
+  return copy;
+}
+
+// Built by assignment rather than from initializer lists: nlohmann copies every element of
+// an initializer list once more, which doubles the cost on reports with many results.
+json stage_to_json(const StageResult& stage) {
+  json out = json::object();
+  out["id"] = stage.id;
+  out["name"] = stage.name;
+  out["status"] = to_string(stage.status);
+  out["reason"] = stage.reason;
+  out["duration_ms"] = stage.duration_ms;
+  return out;
+}
+
+json result_to_json(const CheckResult& result) {
+  json out = json::object();
+  out["id"] = result.id;
+  out["stage"] = result.stage;
+  out["type"] = result.type;
+  out["description"] = result.description;
+  out["status"] = to_string(result.status);
+  out["severity"] = to_string(result.severity);
+  out["message"] = result.message;
+  out["artifacts"] = result.artifacts;
+  out["observed"] = evidence(result.observed);
+  out["expected"] = evidence(result.expected);
+  out["details"] = evidence(result.details);
+  out["duration_ms"] = result.duration_ms;
+  return out;
+}
+
+}  // namespace
+
+json report_to_json(const Report& report) {
+  const Summary& s = report.summary;
+  json stages = json::array();
+  for (const StageResult& stage : report.stages) stages.push_back(stage_to_json(stage));
+  json results = json::array();
+  results.get_ref<json::array_t&>().reserve(report.results.size());
+  for (const CheckResult& result : report.results) results.push_back(result_to_json(result));
+
+  json out = json::object();
+  out["report_version"] = Report::kReportVersion;
+  out["tool"] = json{{"name", "stagecheck"}, {"version", report.tool_version}};
+  out["spec"] =
+      json{{"name", report.spec_name}, {"source", report.spec_source}, {"hash", report.spec_hash}};
+  out["root"] = report.root;
+  // Consumers index into "vars" unconditionally, so an unset value is reported as {}.
+  out["vars"] = report.vars.is_null() ? json::object() : evidence(report.vars);
+  out["started_at"] = report.started_at;
+  out["duration_ms"] = report.duration_ms;
+  out["verdict"] = report.verdict();
+  out["exit_code"] = static_cast<int>(report.exit_code);
+  out["fail_on_warn"] = report.fail_on_warn;
+  out["interrupted"] = report.interrupted;
+  out["summary"] = json{{"total", s.total},     {"pass", s.pass},
+                        {"fail", s.fail},       {"warn", s.warn},
+                        {"skipped", s.skipped}, {"blocked", s.blocked},
+                        {"error", s.error},     {"evaluated", s.evaluated()}};
+  out["stages"] = std::move(stages);
+  out["results"] = std::move(results);
+  return out;
+}
+
+void JsonReporter::end(const Report& report) {
+  // Observed values come from artifacts and may hold invalid UTF-8; replacing it (U+FFFD)
+  // keeps the report writable instead of throwing at the very end of a run.
+  out_ << report_to_json(report).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  out_.flush();
+}
+
+}  // namespace stagecheck

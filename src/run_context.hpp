@@ -1,0 +1,73 @@
+#pragma once
+// Internal: the run-wide artifact cache and the per-check CheckContext implementation.
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stagecheck/check_context.hpp"
+#include "stagecheck/spec.hpp"
+
+namespace stagecheck::detail {
+
+using Doc = std::shared_ptr<const nlohmann::json>;
+
+/// Shared by every check of one run. Each artifact is read and parsed once, even when many
+/// checks on many threads ask for it at the same moment.
+class RunState {
+ public:
+  RunState(const Spec& spec, const Store& store, LoadLimits limits, const std::atomic<bool>* cancel)
+      : spec_(spec), store_(store), limits_(limits), cancel_(cancel) {}
+
+  const Spec& spec() const { return spec_; }
+  const Store& store() const { return store_; }
+  const LoadLimits& limits() const { return limits_; }
+  bool cancelled() const { return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed); }
+
+  /// Loads `path` as `format` with a read cap, once per (path, format, cap).
+  Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes);
+
+ private:
+  const Spec& spec_;
+  const Store& store_;
+  LoadLimits limits_;
+  const std::atomic<bool>* cancel_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_future<Result<Doc>>> cache_;
+};
+
+/// The CheckContext of one check evaluation.
+class CheckContextImpl final : public CheckContext {
+ public:
+  explicit CheckContextImpl(RunState& run) : run_(run) {}
+
+  const Store& store() const override { return run_.store(); }
+  const LoadLimits& limits() const override { return run_.limits(); }
+  const nlohmann::json* var(std::string_view name) const override;
+  Result<std::string> resolve(const PathTemplate& path) override;
+  Result<Artifact> artifact(const ArtifactRef& ref) override;
+  Result<Doc> load(const ArtifactRef& ref) override;
+  Result<Doc> load_path(const std::string& path, Format format) override;
+  EvalEnv eval_env() override;
+  void record_artifact(std::string path) override;
+  bool cancelled() const override { return run_.cancelled(); }
+
+  /// Paths recorded, sorted and unique.
+  std::vector<std::string> artifacts() const { return {read_.begin(), read_.end()}; }
+
+ private:
+  Result<Doc> load_declared(std::string_view name);
+  TemplateEnv template_env();
+
+  RunState& run_;
+  std::set<std::string> read_;
+  std::vector<Doc> keep_;  // keeps documents alive for pointers handed to conditions
+  int depth_ = 0;          // guards declared-artifact resolution recursion
+};
+
+}  // namespace stagecheck::detail

@@ -1,0 +1,294 @@
+#include "stagecheck/runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "run_context.hpp"
+#include "stagecheck/version.hpp"
+
+namespace stagecheck {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+std::string utc_now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+CheckResult base_result(const Stage& stage, const StageCheck& sc) {
+  CheckResult r;
+  r.id = sc.id;
+  r.stage = stage.id;
+  r.type = sc.type;
+  r.description = sc.description;
+  r.severity = sc.severity;
+  return r;
+}
+
+// Evaluates one check, never letting an exception escape.
+CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck& sc) {
+  CheckResult r = base_result(stage, sc);
+  if (run.cancelled()) {
+    r.status = Status::error;
+    r.message = "interrupted before it ran";
+    return r;
+  }
+  auto start = Clock::now();
+  detail::CheckContextImpl ctx(run);
+  CheckOutcome out;
+  try {
+    out = sc.check->run(ctx);
+  } catch (const std::exception& e) {
+    out = CheckOutcome::error(fmt::format("check '{}' (type {}) threw an exception: {}", sc.id,
+                                          sc.type, e.what()));
+  } catch (...) {
+    out = CheckOutcome::error(
+        fmt::format("check '{}' (type {}) threw a non-standard exception", sc.id, sc.type));
+  }
+  r.duration_ms = ms_since(start);
+  r.status = out.status;
+  if (r.status == Status::fail && sc.severity == Severity::warning) r.status = Status::warn;
+  r.message = std::move(out.message);
+  r.observed = std::move(out.observed);
+  r.expected = std::move(out.expected);
+  r.details = std::move(out.details);
+  std::vector<std::string> artifacts = ctx.artifacts();
+  artifacts.insert(artifacts.end(), out.artifacts.begin(), out.artifacts.end());
+  std::sort(artifacts.begin(), artifacts.end());
+  artifacts.erase(std::unique(artifacts.begin(), artifacts.end()), artifacts.end());
+  r.artifacts = std::move(artifacts);
+  return r;
+}
+
+struct StageRun {
+  StageResult result;
+  std::vector<CheckResult> checks;  // in spec order; skip_if failure first if any
+  bool done = false;
+  bool emitted = false;
+};
+
+// Decides whether a stage runs: blocked/skipped by dependencies, or by its skip_if rule.
+// Returns true if its checks should run. May append a skip_if result row.
+bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
+            const std::map<std::string, const StageRun*>& by_id) {
+  for (const auto& dep : stage.depends_on) {
+    const StageRun* d = by_id.at(dep);
+    Status ds = d->result.status;
+    if (ds == Status::fail || ds == Status::error || ds == Status::blocked) {
+      sr.result.status = Status::blocked;
+      sr.result.reason = ds == Status::blocked
+                             ? fmt::format("depends on '{}', which is blocked ({})", dep, d->result.reason)
+                             : fmt::format("depends on '{}', which {}", dep,
+                                           ds == Status::fail ? "failed" : "could not be evaluated");
+      return false;
+    }
+  }
+  for (const auto& dep : stage.depends_on) {
+    const StageRun* d = by_id.at(dep);
+    if (d->result.status == Status::skipped) {
+      sr.result.status = Status::skipped;
+      sr.result.reason = fmt::format("depends on '{}', which was skipped: {}", dep, d->result.reason);
+      return false;
+    }
+  }
+  if (!stage.skip_if) return true;
+  const SkipRule& rule = *stage.skip_if;
+  detail::CheckContextImpl ctx(run);
+  CheckResult row;
+  row.id = stage.id + ".skip_if";
+  row.stage = stage.id;
+  row.type = "skip_if";
+  row.description = fmt::format("skip_if {} on {}", rule.condition.text(), rule.artifact.label());
+  auto start = Clock::now();
+  auto doc = ctx.load(rule.artifact);
+  if (!doc) {
+    // An absent config means "not skipped"; one that exists but cannot be read or parsed fails.
+    if (doc.error().code == Errc::not_found) return true;
+    row.status = status_for(doc.error().code);
+    row.message = fmt::format("skip_if cannot be decided: {}", doc.error().message);
+  } else {
+    ConditionOutcome r = rule.condition.evaluate(**doc, ctx.eval_env());
+    switch (r.kind) {
+      case ConditionOutcome::Kind::satisfied:
+        sr.result.status = Status::skipped;
+        sr.result.reason = fmt::format("skip_if holds on {}: {}", ctx.artifacts().empty()
+                                                                       ? rule.artifact.label()
+                                                                       : ctx.artifacts().front(),
+                                       r.message);
+        return false;
+      case ConditionOutcome::Kind::violated:
+      case ConditionOutcome::Kind::missing:
+        return true;  // a field that is absent means "not skipped", as the pipeline does
+      case ConditionOutcome::Kind::unavailable:
+        row.status = Status::error;
+        row.message = fmt::format("skip_if cannot be decided: {}", r.message);
+        row.observed = r.observed;
+        row.expected = r.expected;
+        break;
+      default:
+        row.status = Status::fail;
+        row.message = fmt::format("skip_if cannot be decided: {}", r.message);
+        row.observed = r.observed;
+        row.expected = r.expected;
+        break;
+    }
+  }
+  row.duration_ms = ms_since(start);
+  row.artifacts = ctx.artifacts();
+  sr.checks.push_back(std::move(row));
+  return true;  // the stage's checks still run: evaluate everything, never stop early
+}
+
+Status stage_status(const std::vector<CheckResult>& checks) {
+  bool fail = false, error = false, warn = false, any = false;
+  for (const auto& c : checks) {
+    fail |= c.status == Status::fail;
+    error |= c.status == Status::error;
+    warn |= c.status == Status::warn;
+    any |= c.status == Status::pass || c.status == Status::warn || c.status == Status::fail;
+  }
+  if (fail) return Status::fail;
+  if (error) return Status::error;
+  if (warn) return Status::warn;
+  if (!any) return Status::skipped;
+  return Status::pass;
+}
+
+}  // namespace
+
+Runner::Runner(const Spec& spec, const Store& store, RunOptions options)
+    : spec_(spec), store_(store), options_(options) {}
+
+Report Runner::run(const std::vector<Reporter*>& reporters) {
+  auto run_start = Clock::now();
+  Report report;
+  report.tool_version = std::string(version());
+  report.spec_name = spec_.name;
+  report.spec_source = spec_.source;
+  report.spec_hash = spec_.hash;
+  report.root = store_.describe();
+  report.vars = spec_.redacted_values();
+  report.started_at = utc_now_rfc3339();
+  report.fail_on_warn = options_.fail_on_warn;
+
+  RunInfo info{spec_.name, spec_.source, report.root, spec_.check_count(), report.started_at};
+  for (auto* r : reporters) r->begin(info);
+
+  detail::RunState run(spec_, store_, options_.limits, options_.cancel);
+  unsigned jobs = options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
+
+  std::vector<StageRun> runs(spec_.stages.size());
+  std::map<std::string, const StageRun*> by_id;
+  for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
+    runs[i].result.id = spec_.stages[i].id;
+    runs[i].result.name = spec_.stages[i].name;
+    by_id[spec_.stages[i].id] = &runs[i];
+  }
+
+  std::size_t next_emit = 0;
+  auto emit_ready = [&] {
+    while (next_emit < runs.size() && runs[next_emit].done) {
+      for (const auto& c : runs[next_emit].checks) {
+        for (auto* r : reporters) r->on_result(c);
+      }
+      ++next_emit;
+    }
+  };
+
+  // Waves: every stage whose dependencies are done runs in this wave, its checks in parallel.
+  std::size_t done_count = 0;
+  while (done_count < runs.size()) {
+    struct Task {
+      std::size_t stage;
+      std::size_t check;
+      std::size_t slot;
+    };
+    std::vector<Task> tasks;
+    std::vector<std::size_t> wave;
+    for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
+      if (runs[i].done) continue;
+      const Stage& st = spec_.stages[i];
+      bool ready = std::all_of(st.depends_on.begin(), st.depends_on.end(),
+                               [&](const std::string& d) { return by_id.at(d)->done; });
+      if (ready) wave.push_back(i);
+    }
+    if (wave.empty()) break;  // impossible: cycles are rejected at load
+    for (std::size_t i : wave) {
+      const Stage& st = spec_.stages[i];
+      StageRun& sr = runs[i];
+      auto stage_start = Clock::now();
+      bool go = !run.cancelled() ? decide(run, st, sr, by_id) : true;
+      sr.result.duration_ms = ms_since(stage_start);
+      std::size_t base = sr.checks.size();
+      for (std::size_t c = 0; c < st.checks.size(); ++c) {
+        CheckResult r = base_result(st, st.checks[c]);
+        if (!go) {
+          r.status = sr.result.status;
+          r.message = fmt::format("stage '{}' {}: {}", st.id,
+                                  sr.result.status == Status::blocked ? "blocked" : "skipped",
+                                  sr.result.reason);
+        } else {
+          tasks.push_back({i, c, base + c});
+        }
+        sr.checks.push_back(std::move(r));
+      }
+    }
+    // Run this wave's checks on `jobs` threads; each writes only its own slot.
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+      for (std::size_t k = next++; k < tasks.size(); k = next++) {
+        const Task& t = tasks[k];
+        const Stage& st = spec_.stages[t.stage];
+        runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
+      }
+    };
+    std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());
+    if (nthreads <= 1) {
+      worker();
+    } else {
+      std::vector<std::jthread> threads;
+      threads.reserve(nthreads);
+      for (std::size_t t = 0; t < nthreads; ++t) threads.emplace_back(worker);
+    }
+    for (std::size_t i : wave) {
+      StageRun& sr = runs[i];
+      if (sr.result.status != Status::blocked && sr.result.status != Status::skipped) {
+        sr.result.status = stage_status(sr.checks);
+        if (sr.result.status == Status::skipped) sr.result.reason = "every check was skipped";
+      }
+      double total = sr.result.duration_ms;
+      for (const auto& c : sr.checks) total += c.duration_ms;
+      sr.result.duration_ms = total;
+      sr.done = true;
+      ++done_count;
+    }
+    emit_ready();
+  }
+
+  for (auto& sr : runs) {
+    report.stages.push_back(sr.result);
+    for (auto& c : sr.checks) report.results.push_back(std::move(c));
+  }
+  report.interrupted = run.cancelled();
+  report.summary = summarize(report.results);
+  report.exit_code = compute_exit_code(report.summary, options_.fail_on_warn, report.interrupted);
+  report.duration_ms = ms_since(run_start);
+  for (auto* r : reporters) r->end(report);
+  return report;
+}
+
+}  // namespace stagecheck

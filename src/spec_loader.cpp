@@ -1,0 +1,997 @@
+// Loads a YAML spec into a validated, variable-bound Spec. Every problem is collected with its
+// file:line:column so that one `stagecheck validate` shows them all.
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "stagecheck/spec.hpp"
+#include "stagecheck/store.hpp"
+#include "yaml_util.hpp"
+
+namespace stagecheck {
+
+std::string_view to_string(VarType type) noexcept {
+  switch (type) {
+    case VarType::string: return "string";
+    case VarType::segment: return "segment";
+    case VarType::store_path: return "store_path";
+    case VarType::integer: return "integer";
+    case VarType::number: return "number";
+    case VarType::boolean: return "boolean";
+    case VarType::local_path: return "local_path";
+  }
+  return "string";
+}
+
+std::size_t Spec::check_count() const noexcept {
+  std::size_t n = 0;
+  for (const auto& s : stages) n += s.checks.size();
+  return n;
+}
+
+const VarDecl* Spec::find_var(std::string_view var_name) const noexcept {
+  for (const auto& v : vars) {
+    if (v.name == var_name) return &v;
+  }
+  return nullptr;
+}
+
+nlohmann::json Spec::redacted_values() const {
+  nlohmann::json out = values;
+  for (const auto& v : vars) {
+    if (v.secret && out.contains(v.name) && !out[v.name].is_null()) out[v.name] = "***";
+  }
+  return out;
+}
+
+namespace {
+
+using detail::mark_of;
+using detail::scalar_to_json;
+
+constexpr int kMaxSpecDepth = 64;
+
+std::optional<VarType> parse_var_type(std::string_view s) {
+  for (VarType t : {VarType::string, VarType::segment, VarType::store_path, VarType::integer,
+                    VarType::number, VarType::boolean, VarType::local_path}) {
+    if (to_string(t) == s) return t;
+  }
+  return std::nullopt;
+}
+
+bool valid_identifier(std::string_view s) {
+  if (s.empty()) return false;
+  auto start = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  if (!start(s.front())) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
+}
+
+bool valid_id(std::string_view s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += ", ";
+    out += i;
+  }
+  return out;
+}
+
+std::string describe_node(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return "null";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: {
+      nlohmann::json v = scalar_to_json(node);
+      if (v.is_string()) return fmt::format("string \"{}\"", node.Scalar());
+      if (v.is_null()) return "null";
+      if (v.is_boolean()) return fmt::format("boolean {}", node.Scalar());
+      if (v.is_number_integer()) return fmt::format("integer {}", node.Scalar());
+      return fmt::format("number {}", node.Scalar());
+    }
+  }
+  return "?";
+}
+
+std::string fnv1a64(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+class Loader {
+ public:
+  Loader(std::string file, const SpecOptions& options) : file_(std::move(file)), options_(options) {}
+
+  Result<Spec> load(std::string_view text) {
+    spec_.source = file_;
+    spec_.hash = fnv1a64(text);
+    if (options_.registry == nullptr) {
+      return make_error(Errc::invalid_argument, "load_spec: no registry given");
+    }
+    YAML::Node root;
+    try {
+      std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+      if (docs.size() != 1) {
+        return make_error(Errc::spec_error,
+                          fmt::format("{}: expected exactly one YAML document, found {}", file_,
+                                      docs.size()));
+      }
+      root = docs.front();
+    } catch (const YAML::Exception& e) {
+      // `${...}` opens a flow mapping inside [...] or {...}: the commonest spec typo.
+      std::string hint = e.msg.find("flow") != std::string::npos && text.find("${") != std::string_view::npos
+                             ? " (inside [...] or {...}, quote values that contain ${...})"
+                             : "";
+      return make_error(Errc::spec_error, fmt::format("{}:{}:{}: YAML syntax error: {}{}", file_,
+                                                      e.mark.line + 1, e.mark.column + 1, e.msg, hint));
+    }
+    if (!root.IsMap()) {
+      return make_error(Errc::spec_error,
+                        fmt::format("{}: a spec is a mapping with version, name, vars, artifacts "
+                                    "and stages; found {}",
+                                    file_, describe_node(root)));
+    }
+    try {
+      load_root(root);
+    } catch (const YAML::Exception& e) {
+      error_at(SourceMark{file_, e.mark.line + 1, e.mark.column + 1}, e.msg);
+    }
+    if (!errors_.empty()) {
+      std::string msg;
+      for (const auto& e : errors_) {
+        if (!msg.empty()) msg += '\n';
+        msg += e;
+      }
+      return make_error(Errc::spec_error, std::move(msg));
+    }
+    return std::move(spec_);
+  }
+
+ private:
+  void error_at(const SourceMark& mark, std::string_view message) {
+    errors_.push_back(fmt::format("{}: {}", mark.str(), message));
+  }
+  void error(const YAML::Node& node, std::string_view message) {
+    error_at(mark_of(node, file_), message);
+  }
+
+  // Reports keys not in `allowed`; returns false if there were any.
+  bool check_keys(const YAML::Node& map, const std::vector<std::string>& allowed,
+                  std::string_view where) {
+    bool ok = true;
+    std::set<std::string> seen;
+    for (const auto& kv : map) {
+      const std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        error(kv.first, fmt::format("duplicate key '{}' in {}", key, where));
+        ok = false;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        error(kv.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, where,
+                                    join(allowed)));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  std::optional<std::string> get_string(const YAML::Node& map, const char* key,
+                                        std::string_view where, bool required) {
+    YAML::Node n = map[key];
+    if (!n) {
+      if (required) error(map, fmt::format("{}: missing required key '{}'", where, key));
+      return std::nullopt;
+    }
+    if (!n.IsScalar() || scalar_to_json(n).is_null()) {
+      error(n, fmt::format("{}: '{}' must be a string, found {}", where, key, describe_node(n)));
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<bool> get_bool(const YAML::Node& map, const char* key, std::string_view where) {
+    YAML::Node n = map[key];
+    if (!n) return std::nullopt;
+    nlohmann::json v = n.IsScalar() ? scalar_to_json(n) : nlohmann::json();
+    if (!v.is_boolean()) {
+      error(n, fmt::format("{}: '{}' must be true or false, found {}", where, key, describe_node(n)));
+      return std::nullopt;
+    }
+    return v.get<bool>();
+  }
+
+  void load_root(const YAML::Node& root) {
+    check_keys(root, {"version", "name", "description", "vars", "artifacts", "stages"}, "the spec");
+    YAML::Node version = root["version"];
+    if (!version) {
+      error(root, "missing required key 'version' (write 'version: 1')");
+    } else {
+      nlohmann::json v = version.IsScalar() ? scalar_to_json(version) : nlohmann::json();
+      if (!v.is_number_integer() || v.get<std::int64_t>() != 1) {
+        error(version, fmt::format("unsupported spec version: expected 1, found {}",
+                                   describe_node(version)));
+      }
+    }
+    if (auto name = get_string(root, "name", "the spec", true)) spec_.name = *name;
+    if (auto d = get_string(root, "description", "the spec", false)) spec_.description = *d;
+
+    load_vars(root["vars"]);
+    bind_vars();
+    load_artifacts(root["artifacts"]);
+    load_stages(root["stages"]);
+    if (errors_.empty() && spec_.check_count() == 0) {
+      error(root, "the spec has no checks: a spec must check something");
+    }
+  }
+
+  // ---- vars -------------------------------------------------------------------------------
+
+  void load_vars(const YAML::Node& vars) {
+    if (!vars) return;
+    if (!vars.IsMap()) {
+      error(vars, fmt::format("'vars' must be a mapping of name to declaration, found {}",
+                              describe_node(vars)));
+      return;
+    }
+    for (const auto& kv : vars) {
+      VarDecl decl;
+      decl.name = kv.first.Scalar();
+      decl.mark = mark_of(kv.first, file_);
+      std::string where = fmt::format("variable '{}'", decl.name);
+      if (!valid_identifier(decl.name)) {
+        error(kv.first, fmt::format("'{}' is not a valid variable name (letters, digits, '_'; "
+                                    "not starting with a digit)",
+                                    decl.name));
+        continue;
+      }
+      const YAML::Node& body = kv.second;
+      if (!body.IsMap()) {
+        error(body, fmt::format("{}: expected a mapping like {{type: segment, required: true}}, "
+                                "found {}",
+                                where, describe_node(body)));
+        continue;
+      }
+      check_keys(body, {"type", "required", "default", "description", "secret"}, where);
+      if (auto t = get_string(body, "type", where, false)) {
+        auto vt = parse_var_type(*t);
+        if (!vt) {
+          error(body["type"], fmt::format("{}: unknown type '{}' (expected one of: string, segment, "
+                                          "store_path, integer, number, boolean, local_path)",
+                                          where, *t));
+          continue;
+        }
+        decl.type = *vt;
+      }
+      decl.required = get_bool(body, "required", where).value_or(false);
+      decl.secret = get_bool(body, "secret", where).value_or(false);
+      if (auto d = get_string(body, "description", where, false)) decl.description = *d;
+      if (YAML::Node def = body["default"]) {
+        if (!def.IsScalar()) {
+          error(def, fmt::format("{}: default must be a scalar, found {}", where, describe_node(def)));
+        } else if (auto v = typed_value(decl, def.Scalar(), detail::is_plain_scalar(def), where)) {
+          decl.default_value = *v;
+        } else {
+          error(def, last_conversion_error_);
+        }
+      }
+      if (spec_.find_var(decl.name) != nullptr) {
+        error(kv.first, fmt::format("variable '{}' is declared twice", decl.name));
+        continue;
+      }
+      spec_.vars.push_back(std::move(decl));
+    }
+  }
+
+  // Converts text to the variable's type; sets last_conversion_error_ on failure.
+  std::optional<nlohmann::json> typed_value(const VarDecl& decl, const std::string& text, bool plain,
+                                            std::string_view where) {
+    auto fail = [&](std::string_view why) -> std::optional<nlohmann::json> {
+      last_conversion_error_ =
+          fmt::format("{}: expected {}, found \"{}\"{}", where, to_string(decl.type), text,
+                      why.empty() ? std::string() : fmt::format(" ({})", why));
+      return std::nullopt;
+    };
+    (void)plain;
+    switch (decl.type) {
+      case VarType::string:
+        return nlohmann::json(text);
+      case VarType::segment:
+        if (text.empty() || text == "." || text == ".." ||
+            text.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+          return fail("a path segment has no '/', '\\', NUL and is not '.' or '..'");
+        }
+        return nlohmann::json(text);
+      case VarType::store_path:
+        if (auto ok = validate_store_path(text); !ok) return fail(ok.error().message);
+        return nlohmann::json(text);
+      case VarType::integer: {
+        std::int64_t v = 0;
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (text.empty() || ec != std::errc() || p != text.data() + text.size()) {
+          return fail("");
+        }
+        return nlohmann::json(v);
+      }
+      case VarType::number: {
+        double v = 0;
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (text.empty() || ec != std::errc() || p != text.data() + text.size()) return fail("");
+        if (!std::isfinite(v)) return fail("NaN and infinity are not accepted");
+        return nlohmann::json(v);
+      }
+      case VarType::boolean:
+        if (text == "true") return nlohmann::json(true);
+        if (text == "false") return nlohmann::json(false);
+        return fail("write true or false");
+      case VarType::local_path: {
+        if (text.empty()) return fail("empty");
+        std::error_code ec;
+        std::filesystem::path p = std::filesystem::absolute(text, ec);
+        if (ec) return fail(ec.message());
+        if (!std::filesystem::exists(p, ec)) return fail("no such file or folder");
+        return nlohmann::json(p.lexically_normal().string());
+      }
+    }
+    return fail("");
+  }
+
+  void bind_vars() {
+    spec_.values = nlohmann::json::object();
+    std::set<std::string> given;
+    for (const auto& [name, value] : options_.vars) {
+      const VarDecl* decl = spec_.find_var(name);
+      if (decl == nullptr) {
+        std::vector<std::string> names;
+        for (const auto& v : spec_.vars) names.push_back(v.name);
+        errors_.push_back(fmt::format("--var {}: the spec declares no variable '{}' (declared: {})",
+                                      name, name, names.empty() ? "none" : join(names)));
+        continue;
+      }
+      given.insert(name);
+      if (value.empty() && decl->required) continue;  // reported below as missing
+      if (auto v = typed_value(*decl, value, true, fmt::format("--var {}", name))) {
+        spec_.values[name] = *v;
+      } else {
+        errors_.push_back(last_conversion_error_);
+      }
+    }
+    for (const auto& decl : spec_.vars) {
+      if (spec_.values.contains(decl.name)) continue;
+      if (decl.required) {
+        bool empty_given = given.count(decl.name) != 0;
+        error_at(decl.mark,
+                 fmt::format("required variable '{}' is {}: pass --var {}=VALUE", decl.name,
+                             empty_given ? "empty" : "missing", decl.name));
+        continue;
+      }
+      spec_.values[decl.name] = decl.default_value;
+    }
+  }
+
+  // ---- templates and references -----------------------------------------------------------
+
+  // Validates a template's references; `artifact_owner` is the artifact being declared (its own
+  // name cannot appear) or empty.
+  bool check_template(const PathTemplate& t, const YAML::Node& node, std::string_view where) {
+    bool ok = true;
+    for (const auto& part : t.parts()) {
+      if (part.kind == PathTemplate::Part::Kind::var) {
+        const VarDecl* decl = spec_.find_var(part.text);
+        if (decl == nullptr) {
+          error(node, fmt::format("{}: path '{}' uses undeclared variable '{}'", where, t.text(),
+                                  part.text));
+          ok = false;
+        } else if (decl->type != VarType::segment && decl->type != VarType::store_path &&
+                   decl->type != VarType::integer) {
+          error(node, fmt::format("{}: path '{}' uses variable '{}' of type {}; only segment, "
+                                  "store_path and integer variables may build store paths",
+                                  where, t.text(), part.text, to_string(decl->type)));
+          ok = false;
+        }
+      } else if (part.kind == PathTemplate::Part::Kind::artifact_field) {
+        auto it = spec_.artifacts.find(part.text);
+        if (it == spec_.artifacts.end()) {
+          error(node, fmt::format("{}: path '{}' uses undeclared artifact '{}'", where, t.text(),
+                                  part.text));
+          ok = false;
+        } else if (it->second.ref.format == Format::bytes) {
+          error(node, fmt::format("{}: path '{}' reads a field of artifact '{}', whose format is "
+                                  "bytes; declare its format json, jsonl or yaml",
+                                  where, t.text(), part.text));
+          ok = false;
+        }
+      }
+    }
+    return ok;
+  }
+
+  std::optional<PathTemplate> parse_template(const YAML::Node& node, std::string_view where) {
+    if (!node.IsScalar() || scalar_to_json(node).is_null()) {
+      error(node, fmt::format("{}: expected a path, found {}", where, describe_node(node)));
+      return std::nullopt;
+    }
+    auto t = PathTemplate::parse(node.Scalar());
+    if (!t) {
+      error(node, fmt::format("{}: {}", where, t.error().message));
+      return std::nullopt;
+    }
+    return std::move(*t);
+  }
+
+  bool check_condition(const Condition& c, const YAML::Node& node, std::string_view where) {
+    bool ok = true;
+    for (const auto& v : c.var_refs()) {
+      if (spec_.find_var(v) == nullptr) {
+        error(node, fmt::format("{}: condition \"{}\" uses undeclared variable '{}'", where,
+                                c.text(), v));
+        ok = false;
+      }
+    }
+    for (const auto& a : c.artifact_refs()) {
+      auto it = spec_.artifacts.find(a);
+      if (it == spec_.artifacts.end()) {
+        error(node, fmt::format("{}: condition \"{}\" uses undeclared artifact '{}'", where,
+                                c.text(), a));
+        ok = false;
+      } else if (it->second.ref.format == Format::bytes) {
+        error(node, fmt::format("{}: condition \"{}\" reads artifact '{}', whose format is bytes",
+                                where, c.text(), a));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  std::optional<Condition> parse_condition(const YAML::Node& node, std::string_view where) {
+    if (!node.IsScalar() || scalar_to_json(node).is_null()) {
+      error(node, fmt::format("{}: expected a condition string, found {}", where, describe_node(node)));
+      return std::nullopt;
+    }
+    auto c = Condition::parse(node.Scalar());
+    if (!c) {
+      error(node, fmt::format("{}: {}", where, c.error().message));
+      return std::nullopt;
+    }
+    if (!check_condition(*c, node, where)) return std::nullopt;
+    return std::move(*c);
+  }
+
+  // An artifact parameter: a declared name (identifier) or an inline path template.
+  std::optional<ArtifactRef> parse_artifact_ref(const YAML::Node& node, std::string_view where) {
+    if (!node.IsScalar() || scalar_to_json(node).is_null()) {
+      error(node, fmt::format("{}: expected an artifact name or a path, found {}", where,
+                              describe_node(node)));
+      return std::nullopt;
+    }
+    const std::string& text = node.Scalar();
+    if (valid_identifier(text)) {
+      auto it = spec_.artifacts.find(text);
+      if (it == spec_.artifacts.end()) {
+        std::vector<std::string> names;
+        for (const auto& [n, d] : spec_.artifacts) names.push_back(n);
+        error(node, fmt::format("{}: unknown artifact '{}' (declared: {}); write a path with a '/' "
+                                "or an extension for an undeclared file",
+                                where, text, names.empty() ? "none" : join(names)));
+        return std::nullopt;
+      }
+      return it->second.ref;
+    }
+    auto t = parse_template(node, where);
+    if (!t || !check_template(*t, node, where)) return std::nullopt;
+    ArtifactRef ref;
+    ref.format = format_from_path(text);
+    ref.path = std::move(*t);
+    return ref;
+  }
+
+  // ---- artifacts --------------------------------------------------------------------------
+
+  void load_artifacts(const YAML::Node& arts) {
+    if (!arts) return;
+    if (!arts.IsMap()) {
+      error(arts, fmt::format("'artifacts' must be a mapping of name to path or declaration, "
+                              "found {}",
+                              describe_node(arts)));
+      return;
+    }
+    // Two passes: names first, so that templates may refer to artifacts declared later.
+    std::vector<std::pair<std::string, YAML::Node>> bodies;
+    for (const auto& kv : arts) {
+      std::string name = kv.first.Scalar();
+      if (!valid_identifier(name)) {
+        error(kv.first, fmt::format("'{}' is not a valid artifact name (letters, digits, '_')", name));
+        continue;
+      }
+      if (spec_.find_var(name) != nullptr) {
+        error(kv.first, fmt::format("artifact '{}' has the name of a variable; names must differ", name));
+      }
+      ArtifactDecl decl;
+      decl.ref.name = name;
+      decl.mark = mark_of(kv.first, file_);
+      const YAML::Node& body = kv.second;
+      YAML::Node path_node = body.IsMap() ? body["path"] : body;
+      if (body.IsMap()) {
+        check_keys(body, {"path", "format", "optional", "max_bytes", "description"},
+                   fmt::format("artifact '{}'", name));
+      }
+      if (!path_node) {
+        error(body, fmt::format("artifact '{}': missing required key 'path'", name));
+        continue;
+      }
+      if (path_node.IsScalar()) decl.ref.format = format_from_path(path_node.Scalar());
+      if (body.IsMap()) {
+        if (auto f = get_string(body, "format", fmt::format("artifact '{}'", name), false)) {
+          if (auto pf = parse_format(*f)) {
+            decl.ref.format = *pf;
+          } else {
+            error(body["format"], fmt::format("artifact '{}': unknown format '{}' (expected json, "
+                                              "jsonl, yaml or bytes)",
+                                              name, *f));
+          }
+        }
+        decl.ref.optional = get_bool(body, "optional", fmt::format("artifact '{}'", name)).value_or(false);
+        if (YAML::Node mb = body["max_bytes"]) {
+          nlohmann::json v = mb.IsScalar() ? scalar_to_json(mb) : nlohmann::json();
+          if (!v.is_number_integer() || v.get<std::int64_t>() <= 0) {
+            error(mb, fmt::format("artifact '{}': max_bytes must be a positive integer, found {}",
+                                  name, describe_node(mb)));
+          } else {
+            decl.ref.max_bytes = v.get<std::uint64_t>();
+          }
+        }
+        if (auto d = get_string(body, "description", "artifact", false)) decl.description = *d;
+      }
+      spec_.artifacts[name] = std::move(decl);
+      bodies.emplace_back(name, path_node);
+    }
+    for (auto& [name, node] : bodies) {
+      std::string where = fmt::format("artifact '{}'", name);
+      auto t = parse_template(node, where);
+      if (!t) continue;
+      check_template(*t, node, where);
+      spec_.artifacts[name].ref.path = std::move(*t);
+    }
+    // Cycles through ${@a.field} would never resolve.
+    std::map<std::string, int> state;
+    std::function<bool(const std::string&, std::vector<std::string>&)> visit =
+        [&](const std::string& n, std::vector<std::string>& chain) {
+          int& s = state[n];
+          if (s == 2) return true;
+          chain.push_back(n);
+          if (s == 1) {
+            error_at(spec_.artifacts[n].mark,
+                     fmt::format("artifact paths refer to each other in a cycle: {}",
+                                 fmt::join(chain, " -> ")));
+            return false;
+          }
+          s = 1;
+          for (const auto& part : spec_.artifacts[n].ref.path.parts()) {
+            if (part.kind == PathTemplate::Part::Kind::artifact_field &&
+                spec_.artifacts.count(part.text) != 0) {
+              if (!visit(part.text, chain)) return false;
+            }
+          }
+          chain.pop_back();
+          s = 2;
+          return true;
+        };
+    for (const auto& [name, decl] : spec_.artifacts) {
+      std::vector<std::string> chain;
+      if (!visit(name, chain)) break;
+    }
+  }
+
+  // ---- stages and checks ------------------------------------------------------------------
+
+  void load_stages(const YAML::Node& stages) {
+    if (!stages) {
+      errors_.push_back(fmt::format("{}: missing required key 'stages'", file_));
+      return;
+    }
+    if (!stages.IsSequence()) {
+      error(stages, fmt::format("'stages' must be a list, found {}", describe_node(stages)));
+      return;
+    }
+    std::map<std::string, YAML::Node> dep_nodes;
+    for (const auto& node : stages) {
+      if (!node.IsMap()) {
+        error(node, fmt::format("a stage must be a mapping, found {}", describe_node(node)));
+        continue;
+      }
+      Stage stage;
+      stage.mark = mark_of(node, file_);
+      auto id = get_string(node, "id", "stage", true);
+      if (!id) continue;
+      stage.id = *id;
+      std::string where = fmt::format("stage '{}'", stage.id);
+      if (!valid_id(stage.id)) {
+        error(node["id"], fmt::format("stage id '{}' may only hold letters, digits, '_' and '-'",
+                                      stage.id));
+      }
+      for (const auto& s : spec_.stages) {
+        if (s.id == stage.id) error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
+      }
+      check_keys(node, {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects",
+                        "checks"},
+                 where);
+      stage.name = get_string(node, "name", where, false).value_or(stage.id);
+      stage.description = get_string(node, "description", where, false).value_or("");
+      if (YAML::Node deps = node["depends_on"]) {
+        if (deps.IsScalar()) {
+          stage.depends_on.push_back(deps.Scalar());
+        } else if (deps.IsSequence()) {
+          for (const auto& d : deps) {
+            if (!d.IsScalar()) {
+              error(d, fmt::format("{}: depends_on entries are stage ids, found {}", where,
+                                   describe_node(d)));
+            } else {
+              stage.depends_on.push_back(d.Scalar());
+            }
+          }
+        } else {
+          error(deps, fmt::format("{}: depends_on must be a stage id or a list of them, found {}",
+                                  where, describe_node(deps)));
+        }
+        dep_nodes[stage.id] = deps;
+      }
+      if (YAML::Node skip = node["skip_if"]) load_skip_if(stage, skip, where);
+      load_marker_list(stage, node["inputs"], "inputs", "input marker", where);
+      load_marker_list(stage, node["expects"], "expects", "expected artifact", where);
+      if (YAML::Node checks = node["checks"]) {
+        if (!checks.IsSequence()) {
+          error(checks, fmt::format("{}: 'checks' must be a list, found {}", where, describe_node(checks)));
+        } else {
+          for (const auto& c : checks) load_check(stage, c);
+        }
+      }
+      spec_.stages.push_back(std::move(stage));
+    }
+    // Dependencies exist and form no cycle.
+    std::map<std::string, const Stage*> by_id;
+    for (const auto& s : spec_.stages) by_id[s.id] = &s;
+    for (const auto& s : spec_.stages) {
+      for (const auto& d : s.depends_on) {
+        if (d == s.id) {
+          error(dep_nodes[s.id], fmt::format("stage '{}' depends on itself", s.id));
+        } else if (by_id.count(d) == 0) {
+          error(dep_nodes[s.id], fmt::format("stage '{}' depends on unknown stage '{}'", s.id, d));
+        }
+      }
+    }
+    std::map<std::string, int> state;
+    std::function<bool(const Stage&, std::vector<std::string>&)> visit =
+        [&](const Stage& s, std::vector<std::string>& chain) {
+          int& st = state[s.id];
+          if (st == 2) return true;
+          chain.push_back(s.id);
+          if (st == 1) {
+            error_at(s.mark, fmt::format("stage dependencies form a cycle: {}", fmt::join(chain, " -> ")));
+            return false;
+          }
+          st = 1;
+          for (const auto& d : s.depends_on) {
+            auto it = by_id.find(d);
+            if (it != by_id.end() && d != s.id && !visit(*it->second, chain)) return false;
+          }
+          chain.pop_back();
+          st = 2;
+          return true;
+        };
+    for (const auto& s : spec_.stages) {
+      std::vector<std::string> chain;
+      if (!visit(s, chain)) break;
+    }
+  }
+
+  void load_skip_if(Stage& stage, const YAML::Node& node, const std::string& where) {
+    std::string w = where + ": skip_if";
+    if (!node.IsMap()) {
+      error(node, fmt::format("{}: expected {{artifact: NAME, condition: \"...\"}}, found {}", w,
+                              describe_node(node)));
+      return;
+    }
+    check_keys(node, {"artifact", "condition"}, w);
+    YAML::Node a = node["artifact"];
+    YAML::Node c = node["condition"];
+    if (!a) error(node, w + ": missing required key 'artifact'");
+    if (!c) error(node, w + ": missing required key 'condition'");
+    if (!a || !c) return;
+    auto ref = parse_artifact_ref(a, w);
+    auto cond = parse_condition(c, w);
+    if (!ref || !cond) return;
+    if (ref->format == Format::bytes) ref->format = Format::json;
+    stage.skip_if = SkipRule{std::move(*ref), std::move(*cond), mark_of(node, file_)};
+  }
+
+  void load_marker_list(Stage& stage, const YAML::Node& list, const char* key, const char* what,
+                        const std::string& where) {
+    if (!list) return;
+    if (!list.IsSequence()) {
+      error(list, fmt::format("{}: '{}' must be a list of paths or artifact names, found {}", where,
+                              key, describe_node(list)));
+      return;
+    }
+    const Registry::Entry* marker = options_.registry->find("marker");
+    if (marker == nullptr) {
+      error(list, fmt::format("{}: '{}' needs the built-in 'marker' check, which is not registered",
+                              where, key));
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& item : list) {
+      std::string id = fmt::format("{}.{}[{}]", stage.id, key, index++);
+      auto ref = parse_artifact_ref(item, fmt::format("{}: {}", where, key));
+      if (!ref) continue;
+      CheckConfig config(id, "marker", Severity::error, mark_of(item, file_));
+      config.set_value("path", ref->label(), mark_of(item, file_), true);
+      config.set_artifact("path", *ref);
+      config.set_value("expect", "present", mark_of(item, file_), false);
+      add_check(stage, *marker, config, fmt::format("{}: {}", what, ref->path.text()));
+    }
+  }
+
+  void add_check(Stage& stage, const Registry::Entry& entry, const CheckConfig& config,
+                 std::string description) {
+    Result<std::unique_ptr<Check>> made = make_error(Errc::internal, "factory not called");
+    try {
+      made = entry.factory(config);
+    } catch (const std::exception& e) {
+      made = make_error(Errc::plugin_error, fmt::format("{}: check '{}': the factory of '{}' ({}) "
+                                                        "threw: {}",
+                                                        config.mark().str(), config.id(),
+                                                        entry.info.type, entry.source, e.what()));
+    } catch (...) {
+      made = make_error(Errc::plugin_error,
+                        fmt::format("{}: check '{}': the factory of '{}' ({}) threw", config.mark().str(),
+                                    config.id(), entry.info.type, entry.source));
+    }
+    if (!made) {
+      errors_.push_back(made.error().message);
+      return;
+    }
+    if (!*made) {
+      error_at(config.mark(), fmt::format("check '{}': the factory of '{}' returned no check",
+                                          config.id(), entry.info.type));
+      return;
+    }
+    StageCheck sc;
+    sc.id = config.id();
+    sc.type = config.type();
+    sc.severity = config.severity();
+    sc.description = std::move(description);
+    sc.mark = config.mark();
+    sc.check = std::shared_ptr<const Check>(std::move(*made));
+    stage.checks.push_back(std::move(sc));
+  }
+
+  void load_check(Stage& stage, const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node, fmt::format("stage '{}': a check must be a mapping with id and type, found {}",
+                              stage.id, describe_node(node)));
+      return;
+    }
+    auto id = get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
+    auto type = get_string(node, "type", fmt::format("stage '{}': check", stage.id), true);
+    if (!id || !type) return;
+    std::string full_id = fmt::format("{}.{}", stage.id, *id);
+    std::string where = fmt::format("check '{}'", full_id);
+    if (!valid_id(*id)) {
+      error(node["id"], fmt::format("check id '{}' may only hold letters, digits, '_' and '-'", *id));
+    }
+    for (const auto& c : stage.checks) {
+      if (c.id == full_id) error(node["id"], fmt::format("check id '{}' is used twice", full_id));
+    }
+    const Registry::Entry* entry = options_.registry->find(*type);
+    if (entry == nullptr) {
+      std::vector<std::string> names;
+      for (const auto* e : options_.registry->entries()) names.push_back(e->info.type);
+      error(node["type"], fmt::format("{}: unknown check type '{}' (known: {}); is its plugin loaded?",
+                                      where, *type, join(names)));
+      return;
+    }
+    Severity severity = Severity::error;
+    if (auto sev = get_string(node, "severity", where, false)) {
+      if (auto s = parse_severity(*sev)) {
+        severity = *s;
+      } else {
+        error(node["severity"], fmt::format("{}: severity must be error or warning, found \"{}\"",
+                                            where, *sev));
+      }
+    }
+    std::string description = get_string(node, "description", where, false).value_or("");
+    CheckConfig config(full_id, *type, severity, mark_of(node, file_));
+    std::vector<std::string> allowed = {"id", "type", "severity", "description"};
+    for (const auto& p : entry->info.params) allowed.push_back(p.name);
+    std::size_t errors_before = errors_.size();
+    check_keys(node, allowed, fmt::format("{} (type {})", where, *type));
+    for (const auto& ps : entry->info.params) {
+      YAML::Node value = node[ps.name];
+      if (!value) {
+        if (ps.required) {
+          error(node, fmt::format("{}: missing required parameter '{}' ({})", where, ps.name,
+                                  to_string(ps.type)));
+        } else if (!ps.default_value.is_null()) {
+          config.set_value(ps.name, ps.default_value, mark_of(node, file_), false);
+        }
+        continue;
+      }
+      convert_param(ps, value, config, where);
+    }
+    if (errors_.size() != errors_before) return;
+    add_check(stage, *entry, config, description);
+  }
+
+  void convert_param(const ParamSpec& ps, const YAML::Node& node, CheckConfig& config,
+                     const std::string& check_where) {
+    std::string where = fmt::format("{}: parameter '{}'", check_where, ps.name);
+    SourceMark mark = mark_of(node, file_);
+    auto expect = [&](std::string_view what) {
+      error(node, fmt::format("{}: expected {}, found {}", where, what, describe_node(node)));
+    };
+    nlohmann::json scalar = node.IsScalar() ? scalar_to_json(node) : nlohmann::json();
+    switch (ps.type) {
+      case ParamType::string:
+        if (!node.IsScalar() || scalar.is_null()) return expect("a string");
+        if (!ps.choices.empty() &&
+            std::find(ps.choices.begin(), ps.choices.end(), node.Scalar()) == ps.choices.end()) {
+          error(node, fmt::format("{}: expected one of {}, found \"{}\"", where, join(ps.choices),
+                                  node.Scalar()));
+          return;
+        }
+        config.set_value(ps.name, node.Scalar(), mark, true);
+        return;
+      case ParamType::integer:
+        if (!scalar.is_number_integer() || !detail::is_plain_scalar(node)) return expect("an integer");
+        config.set_value(ps.name, scalar, mark, true);
+        return;
+      case ParamType::number:
+        if (!scalar.is_number() || !detail::is_plain_scalar(node)) return expect("a number");
+        if (!std::isfinite(scalar.get<double>())) return expect("a finite number");
+        config.set_value(ps.name, scalar, mark, true);
+        return;
+      case ParamType::boolean:
+        if (!scalar.is_boolean()) return expect("true or false");
+        config.set_value(ps.name, scalar, mark, true);
+        return;
+      case ParamType::string_list: {
+        if (!node.IsSequence()) return expect("a list of strings");
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& item : node) {
+          if (!item.IsScalar() || scalar_to_json(item).is_null()) {
+            error(item, fmt::format("{}: expected a string, found {}", where, describe_node(item)));
+            return;
+          }
+          arr.push_back(item.Scalar());
+        }
+        config.set_value(ps.name, std::move(arr), mark, true);
+        return;
+      }
+      case ParamType::condition:
+      case ParamType::condition_list: {
+        std::vector<Condition> conds;
+        nlohmann::json texts = nlohmann::json::array();
+        if (ps.type == ParamType::condition) {
+          auto c = parse_condition(node, where);
+          if (!c) return;
+          texts.push_back(c->text());
+          conds.push_back(std::move(*c));
+        } else {
+          if (!node.IsSequence()) return expect("a list of conditions");
+          if (node.size() == 0) return expect("at least one condition");
+          for (const auto& item : node) {
+            auto c = parse_condition(item, where);
+            if (!c) continue;
+            texts.push_back(c->text());
+            conds.push_back(std::move(*c));
+          }
+        }
+        config.set_value(ps.name, std::move(texts), mark, true);
+        config.set_conditions(ps.name, std::move(conds));
+        return;
+      }
+      case ParamType::path:
+      case ParamType::path_list: {
+        std::vector<PathTemplate> paths;
+        nlohmann::json texts = nlohmann::json::array();
+        auto one = [&](const YAML::Node& item) {
+          auto t = parse_template(item, where);
+          if (t && check_template(*t, item, where)) {
+            texts.push_back(t->text());
+            paths.push_back(std::move(*t));
+          }
+        };
+        if (ps.type == ParamType::path) {
+          one(node);
+        } else {
+          if (!node.IsSequence()) return expect("a list of paths");
+          for (const auto& item : node) one(item);
+        }
+        config.set_value(ps.name, ps.type == ParamType::path && !texts.empty() ? texts[0] : texts,
+                         mark, true);
+        config.set_paths(ps.name, std::move(paths));
+        return;
+      }
+      case ParamType::artifact: {
+        auto ref = parse_artifact_ref(node, where);
+        if (!ref) return;
+        config.set_value(ps.name, node.Scalar(), mark, true);
+        config.set_artifact(ps.name, std::move(*ref));
+        return;
+      }
+      case ParamType::object:
+      case ParamType::any: {
+        if (ps.type == ParamType::object && !node.IsMap()) return expect("a mapping");
+        auto v = detail::yaml_to_json(node, kMaxSpecDepth, where);
+        if (!v) {
+          error(node, v.error().message);
+          return;
+        }
+        config.set_value(ps.name, std::move(*v), mark, true);
+        return;
+      }
+    }
+  }
+
+  std::string file_;
+  const SpecOptions& options_;
+  Spec spec_;
+  std::vector<std::string> errors_;
+  std::string last_conversion_error_;
+};
+
+}  // namespace
+
+Result<Spec> load_spec_string(std::string_view text, std::string_view source_name,
+                              const SpecOptions& options) {
+  try {
+    Loader loader(std::string(source_name), options);
+    return loader.load(text);
+  } catch (const std::exception& e) {
+    return make_error(Errc::spec_error, fmt::format("{}: {}", source_name, e.what()));
+  }
+}
+
+Result<Spec> load_spec_file(const std::filesystem::path& path, const SpecOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(Errc::spec_error,
+                      fmt::format("{}: cannot read the spec: {}", path.string(), std::strerror(errno)));
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return make_error(Errc::spec_error, fmt::format("{}: is a folder, not a spec file", path.string()));
+  }
+  constexpr std::uint64_t kMaxSpecBytes = 16ull << 20;
+  auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxSpecBytes) {
+    return make_error(Errc::spec_error, fmt::format("{}: {} bytes is too large for a spec (max {})",
+                                                    path.string(), size, kMaxSpecBytes));
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return load_spec_string(buf.str(), path.string(), options);
+}
+
+}  // namespace stagecheck

@@ -1,0 +1,89 @@
+#include "stagecheck/store.hpp"
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace stagecheck {
+
+namespace {
+
+/// Renders a path for an error message: control bytes (a NUL, a newline) are escaped so that
+/// a hostile name cannot forge or cut short the message around it.
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned>(byte));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Error path_error(Errc code, std::string_view path, std::string_view reason) {
+  return make_error(code, fmt::format("invalid store path '{}': {}", printable(path), reason));
+}
+
+}  // namespace
+
+Result<bool> Store::exists(std::string_view path) const {
+  Result<ObjectInfo> info = stat(path);
+  if (info.ok()) return true;
+  // Only a definite "absent" is false. Anything else (a folder, a link out of the root, a
+  // permission problem) means we could not establish what is there, so it stays an error.
+  if (info.error().code == Errc::not_found) return false;
+  return std::move(info).error();
+}
+
+Result<void> validate_store_path(std::string_view path) {
+  if (path.empty()) return path_error(Errc::invalid_argument, path, "the path is empty");
+  // NUL first: nothing after it would reach the operating system anyway.
+  if (path.find('\0') != std::string_view::npos) {
+    return path_error(Errc::invalid_argument, path, "contains a NUL byte");
+  }
+  if (path.front() == '/') {
+    return path_error(Errc::out_of_root, path,
+                      "absolute paths are not allowed; paths are relative to the store root");
+  }
+  if (path.find('\\') != std::string_view::npos) {
+    return path_error(Errc::invalid_argument, path,
+                      "contains a backslash; store paths are '/'-separated");
+  }
+  // Escapes are checked over the whole path before the cosmetic problems, so that "a//../b"
+  // reports the more serious out_of_root.
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = path.find('/', start);
+    const std::string_view segment = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (segment == "..") {
+      return path_error(Errc::out_of_root, path, "'..' segments are not allowed");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  start = 0;
+  while (true) {
+    const std::size_t slash = path.find('/', start);
+    const std::string_view segment = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (segment.empty()) {
+      return path_error(
+          Errc::invalid_argument, path,
+          slash == std::string_view::npos ? "ends with '/'" : "contains an empty segment ('//')");
+    }
+    if (segment == ".") {
+      return path_error(Errc::invalid_argument, path, "'.' segments are not allowed");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return {};
+}
+
+}  // namespace stagecheck
