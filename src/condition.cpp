@@ -1286,6 +1286,11 @@ std::string scope_prefix(const Scope* scope) {
   return render_path(*scope->op, scope->op->path.size(), scope->idx, scope->nidx, scope->parent);
 }
 
+/// "1 element", "3 elements".
+std::string count_of(std::size_t n, std::string_view noun) {
+  return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+
 std::string or_root(std::string rendered) {
   return rendered.empty() ? std::string("the document root") : rendered;
 }
@@ -1355,7 +1360,7 @@ ConditionOutcome path_error(const Operand& op, const Walk& w, const std::size_t*
       return make_outcome(Kind::missing,
                           full + " is missing (index " + std::to_string(op.path[w.failed].index) +
                               " is out of range: " + parent + " has " +
-                              std::to_string(w.parent->size()) + " elements)",
+                              count_of(w.parent->size(), "element") + ")",
                           Errc::not_found);
     case Walk::Fail::wrong_type:
     case Walk::Fail::none: break;
@@ -1772,22 +1777,20 @@ ConditionOutcome eval_quantified(const ConditionNode& node, const json& doc, con
   std::string examples;
   for (const std::string& r : reported) examples += (examples.empty() ? "" : ", ") + r;
   if (reported_count > reported.size()) examples += ", ...";
-  const std::string counts = std::to_string(reported_count) + " of " + std::to_string(total);
+  const std::string elements = count_of(total, "element");
+  const std::string counts = std::to_string(reported_count) + " of " + elements + " of " + subject;
 
   if (total == 0) {
     o.message = empty_message(t.lhs, ctx) + ": any() over no elements is false";
   } else if (q == Quantifier::all) {
-    o.message = holds ? "all " + std::to_string(total) + " elements of " + subject + " satisfy " + tail
-                      : counts + " elements of " + subject + " do not satisfy " + tail + ": " + examples;
+    o.message = holds ? "all " + elements + " of " + subject + " satisfy " + tail
+                      : counts + " do not satisfy " + tail + ": " + examples;
   } else if (q == Quantifier::any) {
-    o.message = holds ? counts + " elements of " + subject + " satisfy " + tail + ": " + examples
-                      : "none of the " + std::to_string(total) + " elements of " + subject +
-                            " satisfies " + tail;
+    o.message = holds ? counts + " satisfy " + tail + ": " + examples
+                      : "none of the " + elements + " of " + subject + " satisfies " + tail;
   } else {
-    o.message = holds ? "none of the " + std::to_string(total) + " elements of " + subject +
-                            " satisfies " + tail
-                      : counts + " elements of " + subject + " satisfy " + tail +
-                            " (expected none): " + examples;
+    o.message = holds ? "none of the " + elements + " of " + subject + " satisfies " + tail
+                      : counts + " satisfy " + tail + " (expected none): " + examples;
   }
   o.observed = std::move(observed);
   o.expected = expected_json(t, b.value, c.value);
@@ -2035,8 +2038,8 @@ Result<const nlohmann::json*> JsonPath::find(const nlohmann::json& doc) const {
         if (s.index >= cur->size()) {
           return make_error(Errc::not_found, "index " + std::to_string(s.index) +
                                                  " is out of range at " + where(i) +
-                                                 " (array has " + std::to_string(cur->size()) +
-                                                 " elements)");
+                                                 " (array has " +
+                                                 count_of(cur->size(), "element") + ")");
         }
         cur = &(*cur)[s.index];
       } else {

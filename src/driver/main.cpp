@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 
 #include "stagecheck/console_reporter.hpp"
+#include "stagecheck/embed.hpp"
+#include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
@@ -96,8 +98,29 @@ Result<std::uint64_t> parse_size(const std::string& text) {
   return static_cast<std::uint64_t>(n) * mult;
 }
 
-bool registry_setup(Registry& registry) {
+struct PluginOptions {
+  std::vector<std::string> dirs;
+  bool no_default = false;
+};
+
+void add_plugin_options(po::options_description& opts, PluginOptions& p) {
+  opts.add_options()("plugin-dir", po::value(&p.dirs)->composing(),
+                     "also load every *.so check plugin in this folder (repeatable)")(
+      "no-default-plugins", po::bool_switch(&p.no_default),
+      "do not load the installed plugin folder (<libdir>/stagecheck/plugins)");
+}
+
+std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs) {
+  return {dirs.begin(), dirs.end()};
+}
+
+// Built-in checks plus plugins; prints the refusal and returns false on any error.
+bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOptions& p) {
   if (auto ok = register_builtin_checks(registry); !ok) {
+    std::cerr << "stagecheck: error: " << ok.error().message << "\n";
+    return false;
+  }
+  if (auto ok = loader.load_all(to_paths(p.dirs), !p.no_default); !ok) {
     std::cerr << "stagecheck: error: " << ok.error().message << "\n";
     return false;
   }
@@ -135,6 +158,8 @@ int cmd_run(const std::vector<std::string>& args) {
     ("max-bytes", po::value(&max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
     ("max-depth", po::value(&max_depth), "deepest JSON/YAML nesting accepted (default 256)");
   // clang-format on
+  PluginOptions plugins;
+  add_plugin_options(opts, plugins);
   po::options_description hidden;
   std::string spec_path;
   hidden.add_options()("spec", po::value(&spec_path));
@@ -164,41 +189,35 @@ int cmd_run(const std::vector<std::string>& args) {
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "run");
 
-  Registry registry;
-  if (!registry_setup(registry)) return kExitUsage;
-  SpecOptions sopts;
-  sopts.registry = &registry;
-  sopts.vars = *vars;
-  auto spec = load_spec_file(spec_path, sopts);
-  if (!spec) {
-    std::cerr << spec.error().message << "\n";
-    std::cerr << "stagecheck: error: the spec is invalid; nothing was run\n";
-    return kExitUsage;
-  }
-  auto store = open_local_store(root);
-  if (!store) return usage_error(fmt::format("--root: {}", store.error().message), nullptr);
+  RunRequest req;
+  req.spec_file = spec_path;
+  req.vars = *vars;
+  req.root = root;
+  req.plugin_dirs = to_paths(plugins.dirs);
+  req.load_default_plugins = !plugins.no_default;
+  req.options.jobs = jobs;
+  req.options.fail_on_warn = vm.count("fail-on-warn") != 0;
+  req.options.limits.max_bytes = *max_bytes;
+  req.options.limits.max_depth = max_depth;
+  req.options.cancel = &g_interrupted;
 
-  RunOptions ropts;
-  ropts.jobs = jobs;
-  ropts.fail_on_warn = vm.count("fail-on-warn") != 0;
-  ropts.limits.max_bytes = *max_bytes;
-  ropts.limits.max_depth = max_depth;
-  ropts.cancel = &g_interrupted;
-
-  std::vector<Reporter*> reporters;
   ConsoleOptions copts;
   copts.color = want_color(STDOUT_FILENO);
   copts.quiet = vm.count("quiet") != 0;
   ConsoleReporter console(std::cout, copts);
-  if (format == "text") reporters.push_back(&console);
+  if (format == "text") req.reporters.push_back(&console);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  Runner runner(*spec, **store, ropts);
-  Report report = runner.run(reporters);
+  RunOutcome outcome = run_spec(req);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-
+  if (!outcome.report) {
+    std::cerr << outcome.error << "\n";
+    std::cerr << "stagecheck: error: nothing was run\n";
+    return static_cast<int>(outcome.exit_code);
+  }
+  const Report& report = *outcome.report;
   int code = static_cast<int>(report.exit_code);
   if (format == "json") std::cout << report_to_json(report).dump(2) << "\n";
   std::cout.flush();
@@ -228,6 +247,8 @@ Options)");
   std::vector<std::string> var_items;
   opts.add_options()("help,h", "show this help")(
       "var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)");
+  PluginOptions plugins;
+  add_plugin_options(opts, plugins);
   std::string spec_path;
   po::options_description hidden;
   hidden.add_options()("spec", po::value(&spec_path));
@@ -250,7 +271,8 @@ Options)");
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "validate");
   Registry registry;
-  if (!registry_setup(registry)) return kExitUsage;
+  PluginLoader loader(registry);
+  if (!registry_setup(registry, loader, plugins)) return kExitUsage;
   SpecOptions sopts;
   sopts.registry = &registry;
   sopts.vars = *vars;
@@ -290,6 +312,8 @@ plugin that provides it, its parameters and documentation.
 
 Options)");
   opts.add_options()("help,h", "show this help")("json", "print JSON instead of text");
+  PluginOptions plugins;
+  add_plugin_options(opts, plugins);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -302,7 +326,8 @@ Options)");
     return 0;
   }
   Registry registry;
-  if (!registry_setup(registry)) return kExitUsage;
+  PluginLoader loader(registry);
+  if (!registry_setup(registry, loader, plugins)) return kExitUsage;
   if (vm.count("json") != 0) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto* e : registry.entries()) out.push_back(info_to_json(*e));

@@ -511,7 +511,10 @@ TEST(ConditionQuantifier, AllAndNoneOverEmptyFail) {
 
 TEST(ConditionQuantifier, Any) {
   json doc = report({"isaac_sim", "mujoco"});
-  EXPECT_EQ(kind_of(R"(any(episodes[*].physics_backend == "mujoco"))", doc), Kind::satisfied);
+  auto s = eval(R"(any(episodes[*].physics_backend == "mujoco"))", doc);
+  EXPECT_EQ(s.kind, Kind::satisfied);
+  EXPECT_EQ(s.message, R"(1 of 2 elements of episodes[*].physics_backend satisfy == "mujoco": )"
+                       R"(episodes[1].physics_backend = "mujoco")");
   auto o = eval(R"(any(episodes[*].physics_backend == "pybullet"))", doc);
   EXPECT_EQ(o.kind, Kind::violated);
   EXPECT_EQ(o.message,
@@ -546,6 +549,14 @@ TEST(ConditionQuantifier, TypeMismatchOnAnElement) {
   EXPECT_EQ(o.message, R"(results[2].score: expected a number, found string "0.7")");
   EXPECT_EQ(kind_of("all(results[*].score >= 0.5)", {{"results", {{{"score", NAN}}}}}),
             Kind::not_finite);
+}
+
+TEST(ConditionQuantifier, IndexOutOfRangeOnAnElement) {
+  const json doc = {{"a", {{{"b", {1, 2}}}, {{"b", {3}}}}}};
+  auto o = eval("all(a[*].b[1] > 0)", doc);
+  EXPECT_EQ(o.kind, Kind::missing);
+  EXPECT_EQ(o.message, "a[1].b[1] is missing (index 1 is out of range: a[1].b has 1 element)");
+  EXPECT_EQ(kind_of("all(a[*].b[0] > 0)", doc), Kind::satisfied);
 }
 
 TEST(ConditionQuantifier, StarOverANonArray) {
@@ -889,6 +900,20 @@ TEST(JsonPathTest, FindErrors) {
   ASSERT_FALSE(type.ok());
   EXPECT_EQ(type.error().code, Errc::type_mismatch);
   EXPECT_EQ(type.error().message, "a.b: expected an object, found array");
+}
+
+TEST(JsonPathTest, RootArray) {
+  const json lines = {{{"x", 1}}, {{"x", 2}}};
+  auto p = JsonPath::parse("[1].x");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(*p->find(lines).value(), json(2));
+  auto oor = JsonPath::parse("[5]")->find(lines);
+  ASSERT_FALSE(oor.ok());
+  EXPECT_EQ(oor.error().message,
+            "index 5 is out of range at the document root (array has 2 elements)");
+  auto obj = JsonPath::parse("[0]")->find({{"x", 1}});
+  ASSERT_FALSE(obj.ok());
+  EXPECT_EQ(obj.error().message, "the document root: expected an array, found object");
 }
 
 TEST(JsonPathTest, ParseErrors) {

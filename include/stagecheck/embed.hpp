@@ -1,0 +1,60 @@
+#pragma once
+/// \file
+/// The embedding API: run a spec in-process, e.g. as a pipeline job's preflight.
+///
+///     stagecheck::RunRequest req;
+///     req.spec_file = "preflight.yaml";
+///     req.vars = {{"scene_id", scene_id}};
+///     req.root = "/mnt/bucket";
+///     stagecheck::RunOutcome out = stagecheck::run_spec(req);
+///     if (!out.passed()) { std::cerr << out.summary() << "\n"; return 1; }  // refuse to work
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stagecheck/export.hpp"
+#include "stagecheck/report.hpp"
+#include "stagecheck/reporter.hpp"
+#include "stagecheck/runner.hpp"
+#include "stagecheck/store.hpp"
+
+namespace stagecheck {
+
+/// What to run.
+struct RunRequest {
+  std::filesystem::path spec_file;   ///< The spec to load; or leave empty and set spec_text.
+  std::string spec_text;             ///< A spec given as text (used when spec_file is empty).
+  std::string spec_name = "<embedded spec>";  ///< Stands in for the file name in messages.
+  std::map<std::string, std::string> vars;    ///< Like --var NAME=VALUE.
+  std::filesystem::path root = ".";  ///< Local folder to validate (ignored if `store` is set).
+  const Store* store = nullptr;      ///< A store of your own; must outlive the call.
+  std::vector<std::filesystem::path> plugin_dirs;  ///< Like --plugin-dir.
+  bool load_default_plugins = true;  ///< Also load the installed plugin folder if it exists.
+  RunOptions options;                ///< Jobs, limits, fail_on_warn, cancellation.
+  std::vector<Reporter*> reporters;  ///< Receive results as the run goes (may be empty).
+};
+
+/// The verdict and the report.
+struct STAGECHECK_API RunOutcome {
+  /// 0 pass, 1 fail, 2 usage/spec/plugin error (nothing ran), 3 no verdict.
+  ExitCode exit_code = ExitCode::usage;
+  /// Why nothing ran (exit code 2); empty otherwise.
+  std::string error;
+  /// The report; absent when nothing ran.
+  std::optional<Report> report;
+
+  /// True only for a clean pass (exit code 0).
+  bool passed() const noexcept { return exit_code == ExitCode::pass; }
+  /// One line for logs: the verdict and the counts, or the error.
+  std::string summary() const;
+};
+
+/// Loads plugins, loads and validates the spec, binds variables, opens the store, runs every
+/// stage and returns the verdict with the report. Never throws; errors before the run are
+/// exit code 2 with `error` set. Thread-safe as long as requests share nothing mutable.
+STAGECHECK_API RunOutcome run_spec(const RunRequest& request);
+
+}  // namespace stagecheck
