@@ -35,7 +35,7 @@ std::string generated(int stages, int checks) {
   for (int s = 0; s < stages; ++s) {
     t += "  - id: s" + std::to_string(s) + "\n";
     if (s > 0) t += "    depends_on: [s" + std::to_string(s - 1) + "]\n";
-    t += "    inputs: [scenes/${scene_id}/in" + std::to_string(s) + "/.done]\n    checks:\n";
+    t += "    inputs: [\"scenes/${scene_id}/in" + std::to_string(s) + "/.done\"]\n    checks:\n";
     for (int c = 0; c < checks; ++c) {
       t += "      - id: c" + std::to_string(c) +
            "\n        type: json\n        artifact: scenes/${scene_id}/r" + std::to_string(c) +

@@ -682,6 +682,17 @@ void add_unique(std::vector<std::string>& names, const std::string& name) {
   names.push_back(name);
 }
 
+/// Recursive descent over the grammar in condition.hpp. Points the grammar leaves open are
+/// settled here as follows:
+///  * Left of an operator, `[0].x`, `[*].y`, `["and"]` are paths (the document root may be an
+///    array; quoted keys escape keywords). Right of an operator `[` always starts a list.
+///  * Inside all/any/none(...), exactly one operand has `[*]`; the others (and `between`
+///    bounds) are resolved once, against the document, not the element.
+///  * `count(...)` takes a path with `[*]` (document or @artifact); its `where` expression is
+///    a full expression evaluated on each element.
+///  * `@name` may be followed by `.field` and `[...]` segments.
+///  * A standalone JsonPath may start with a keyword (`count`): there is no operator to
+///    confuse it with.
 class Parser {
  public:
   /// `path_only` parses a standalone JsonPath: keywords may head it and `[*]` is refused.
@@ -1070,6 +1081,10 @@ class Parser {
         }
         op.source = Source::literal;
         op.literal = parse_list();
+        if (!subject && (peek().kind == Tok::dot || peek().kind == Tok::lbracket)) {
+          fail(peek(), "an operator or the end of the list operand (right of an operator, \"[\" "
+                       "starts a list; to use a path such as [0].x, write it on the left)");
+        }
         return op;
       case Tok::ident:
         if (t.value == "true" || t.value == "false" || t.value == "null") {
@@ -1378,7 +1393,7 @@ ConditionOutcome path_error(const Operand& op, const Walk& w, const std::size_t*
 /// Either the document an operand's path starts from, or why it is not there.
 struct Base {
   const json* doc = nullptr;
-  ConditionOutcome error;
+  std::optional<ConditionOutcome> error;  ///< Optional: most lookups succeed, cheaply.
 };
 
 Base artifact_base(const std::string& name, const Ctx& ctx) {
@@ -1419,7 +1434,7 @@ Base operand_base(const Operand& op, const json& doc, const Ctx& ctx) {
 /// An operand's value, or the outcome explaining why there is none.
 struct Resolved {
   const json* value = nullptr;
-  ConditionOutcome error;
+  std::optional<ConditionOutcome> error;  ///< Optional: most lookups succeed, cheaply.
 };
 
 Resolved resolve(const Operand& op, const json& doc, const Ctx& ctx) {
@@ -1680,16 +1695,16 @@ std::string empty_message(const Operand& op, const Ctx& ctx) {
 
 ConditionOutcome eval_test_node(const Test& t, const json& doc, const Ctx& ctx) {
   Resolved a = resolve(t.lhs, doc, ctx);
-  if (a.value == nullptr) return std::move(a.error);
+  if (a.value == nullptr) return std::move(*a.error);
   Resolved b;
   Resolved c;
   if (t.kind == TestKind::compare || t.kind == TestKind::between) {
     b = resolve(t.rhs, doc, ctx);
-    if (b.value == nullptr) return std::move(b.error);
+    if (b.value == nullptr) return std::move(*b.error);
   }
   if (t.kind == TestKind::between) {
     c = resolve(t.hi, doc, ctx);
-    if (c.value == nullptr) return std::move(c.error);
+    if (c.value == nullptr) return std::move(*c.error);
   }
   auto desc = [&](int which) {
     return operand_desc(which == 0 ? t.lhs : which == 1 ? t.rhs : t.hi, ctx);
@@ -1705,14 +1720,14 @@ ConditionOutcome eval_quantified(const ConditionNode& node, const json& doc, con
   Resolved c;
   if (t.kind == TestKind::compare || t.kind == TestKind::between) {
     b = resolve(t.rhs, doc, ctx);
-    if (b.value == nullptr) return std::move(b.error);
+    if (b.value == nullptr) return std::move(*b.error);
   }
   if (t.kind == TestKind::between) {
     c = resolve(t.hi, doc, ctx);
-    if (c.value == nullptr) return std::move(c.error);
+    if (c.value == nullptr) return std::move(*c.error);
   }
   Base base = operand_base(t.lhs, doc, ctx);
-  if (base.doc == nullptr) return std::move(base.error);
+  if (base.doc == nullptr) return std::move(*base.error);
 
   std::size_t total = 0;
   std::size_t satisfied = 0;
@@ -1801,9 +1816,9 @@ ConditionOutcome eval_quantified(const ConditionNode& node, const json& doc, con
 ConditionOutcome eval_count(const ConditionNode& node, const json& doc, const Ctx& ctx) {
   const Test& t = node.test;
   Resolved rhs = resolve(t.rhs, doc, ctx);
-  if (rhs.value == nullptr) return std::move(rhs.error);
+  if (rhs.value == nullptr) return std::move(*rhs.error);
   Base base = operand_base(node.path, doc, ctx);
-  if (base.doc == nullptr) return std::move(base.error);
+  if (base.doc == nullptr) return std::move(*base.error);
 
   std::size_t count = 0;
   std::optional<ConditionOutcome> element_error;
@@ -1865,15 +1880,28 @@ ConditionOutcome eval_exists(const ConditionNode& node, const json& doc, const C
 
 ConditionOutcome eval_chain(const ConditionNode& node, const json& doc, const Ctx& ctx) {
   const bool conjunction = node.type == ConditionNode::Type::conjunction;
-  std::vector<ConditionOutcome> outs;
-  outs.reserve(node.children.size());
+  const Kind decisive = conjunction ? Kind::violated : Kind::satisfied;
   // No short-circuit: an error on either side must surface even when the other side alone
   // would decide the result (fail closed; an `or` must not mask a missing field).
+  if (!ctx.detail) {
+    // Per-element evaluation (count ... where): only the kind matters, and keeping every
+    // child's outcome would allocate once per element.
+    bool any_decisive = false;
+    for (const auto& child : node.children) {
+      ConditionOutcome c = eval_node(*child, doc, ctx);
+      if (is_error(c.kind)) return c;
+      any_decisive = any_decisive || c.kind == decisive;
+    }
+    ConditionOutcome o;
+    o.kind = any_decisive ? decisive : (conjunction ? Kind::satisfied : Kind::violated);
+    return o;
+  }
+  std::vector<ConditionOutcome> outs;
+  outs.reserve(node.children.size());
   for (const auto& child : node.children) {
     outs.push_back(eval_node(*child, doc, ctx));
     if (is_error(outs.back().kind)) return std::move(outs.back());
   }
-  const Kind decisive = conjunction ? Kind::violated : Kind::satisfied;
   std::size_t first_decisive = outs.size();
   for (std::size_t i = 0; i < outs.size(); ++i) {
     if (outs[i].kind == decisive) {
@@ -1883,9 +1911,7 @@ ConditionOutcome eval_chain(const ConditionNode& node, const json& doc, const Ct
   }
   ConditionOutcome o;
   const bool any_decisive = first_decisive < outs.size();
-  o.kind = conjunction ? (any_decisive ? Kind::violated : Kind::satisfied)
-                       : (any_decisive ? Kind::satisfied : Kind::violated);
-  if (!ctx.detail) return o;
+  o.kind = any_decisive ? decisive : (conjunction ? Kind::satisfied : Kind::violated);
   if (any_decisive) {
     if (conjunction) {
       for (const ConditionOutcome& c : outs) {

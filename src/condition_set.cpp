@@ -45,9 +45,13 @@ CheckOutcome evaluate_conditions(const std::vector<Condition>& conditions, const
                               fmt::join(unevaluated, "; "));
   } else {
     out.status = Status::pass;
-    out.message = n == 1 ? fmt::format("{}: {}", artifact_path,
-                                       out.details["conditions"][0]["message"].get<std::string>())
-                         : fmt::format("{}: all {} conditions hold", artifact_path, n);
+    // Show what was observed on a passing check too, as long as it stays one readable line.
+    std::vector<std::string> seen;
+    for (const auto& row : out.details["conditions"]) seen.push_back(row["message"].get<std::string>());
+    std::string joined = fmt::format("{}", fmt::join(seen, "; "));
+    out.message = joined.size() <= 240
+                      ? fmt::format("{}: {}", artifact_path, joined)
+                      : fmt::format("{}: all {} conditions hold", artifact_path, n);
   }
   return out;
 }

@@ -1,3 +1,4 @@
+#include "text_util.hpp"
 #include "stagecheck/console_reporter.hpp"
 
 #include <unistd.h>
@@ -13,6 +14,8 @@
 
 namespace stagecheck {
 namespace {
+
+using detail::preserve_non_finite;
 
 using nlohmann::json;
 
@@ -113,20 +116,6 @@ std::string truncated(std::string text, std::size_t limit) {
   return text;
 }
 
-/// Replaces NaN and infinities by the strings "NaN", "Infinity", "-Infinity" (nlohmann would
-/// print null and hide the very value that failed a check).
-void preserve_non_finite(json& value) {
-  if (value.is_number_float()) {
-    const double number = value.get<double>();
-    if (std::isnan(number)) {
-      value = "NaN";
-    } else if (std::isinf(number)) {
-      value = number > 0 ? "Infinity" : "-Infinity";
-    }
-  } else if (value.is_structured()) {
-    for (json& element : value) preserve_non_finite(element);
-  }
-}
 
 /// Compact JSON for an evidence line; a bare non-finite number prints as NaN, not "NaN".
 std::string compact(const json& value) {

@@ -17,6 +17,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "text_util.hpp"
+#include "yaml_convert.hpp"
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion (not included by yaml.h in 0.7)
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
@@ -32,20 +35,7 @@ using Json = nlohmann::json;
 /// Renders text for an error message: control bytes escaped, long text cut, so that a hostile
 /// key cannot forge or flood the message.
 std::string printable(std::string_view text, std::size_t max_chars = 80) {
-  std::string out;
-  for (const char c : text) {
-    if (out.size() >= max_chars) {
-      out += "...";
-      break;
-    }
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned>(byte));
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return detail::printable(text, max_chars);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,6 +660,17 @@ Result<nlohmann::json> parse_json_lines(std::string_view text, std::string_view 
   }
 }
 
+Result<nlohmann::json> detail::yaml_node_to_json(const YAML::Node& node, std::string_view what,
+                                                 const LoadLimits& limits, std::uint64_t budget) {
+  try {
+    YamlConverter converter(what, limits, budget);
+    return converter.convert(node, 0);
+  } catch (const std::exception& e) {
+    return make_error(Errc::internal, fmt::format("'{}': converting YAML: unexpected exception: {}",
+                                                  printable(what, 400), e.what()));
+  }
+}
+
 Result<nlohmann::json> parse_yaml(std::string_view text, std::string_view what,
                                   const LoadLimits& limits) {
   try {
@@ -706,8 +707,7 @@ Result<nlohmann::json> parse_yaml(std::string_view text, std::string_view what,
     // Without aliases a document cannot hold more values than it has bytes; the slack admits
     // ordinary anchor reuse but stops exponential expansion.
     const std::uint64_t budget = text.size() + 1'000'000;
-    YamlConverter converter(what, limits, budget);
-    return converter.convert(documents.front(), 0);
+    return detail::yaml_node_to_json(documents.front(), what, limits, budget);
   } catch (const std::exception& e) {
     return make_error(Errc::internal, fmt::format("'{}': parsing YAML: unexpected exception: {}",
                                                   printable(what, 400), e.what()));

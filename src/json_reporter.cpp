@@ -1,3 +1,4 @@
+#include "text_util.hpp"
 #include "stagecheck/json_reporter.hpp"
 
 #include <cmath>
@@ -8,30 +9,10 @@
 namespace stagecheck {
 namespace {
 
+using detail::preserve_non_finite;
+
 using nlohmann::json;
 
-/// Replaces NaN and infinities, anywhere inside `value`, by the strings "NaN", "Infinity" and
-/// "-Infinity". JSON has no spelling for them and nlohmann would print `null`, which would
-/// erase exactly the evidence that explains a failure (e.g. a NaN metric).
-void preserve_non_finite(json& value) {
-  switch (value.type()) {
-    case json::value_t::number_float: {
-      const double number = value.get<double>();
-      if (std::isnan(number)) {
-        value = "NaN";
-      } else if (std::isinf(number)) {
-        value = number > 0 ? "Infinity" : "-Infinity";
-      }
-      break;
-    }
-    case json::value_t::array:
-    case json::value_t::object:
-      for (json& element : value) preserve_non_finite(element);
-      break;
-    default:
-      break;
-  }
-}
 
 json evidence(const json& value) {
   json copy = value;

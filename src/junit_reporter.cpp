@@ -1,3 +1,4 @@
+#include "text_util.hpp"
 #include "stagecheck/junit_reporter.hpp"
 
 #include <cmath>
@@ -13,6 +14,8 @@
 
 namespace stagecheck {
 namespace {
+
+using detail::preserve_non_finite;
 
 using nlohmann::json;
 
@@ -119,19 +122,6 @@ std::string seconds(double milliseconds) {
   return fmt::format("{:.3f}", milliseconds / 1000.0);
 }
 
-/// See preserve_non_finite in json_reporter.cpp: NaN and infinities stay readable.
-void preserve_non_finite(json& value) {
-  if (value.is_number_float()) {
-    const double number = value.get<double>();
-    if (std::isnan(number)) {
-      value = "NaN";
-    } else if (std::isinf(number)) {
-      value = number > 0 ? "Infinity" : "-Infinity";
-    }
-  } else if (value.is_structured()) {
-    for (json& element : value) preserve_non_finite(element);
-  }
-}
 
 /// Compact JSON for evidence lines; a bare non-finite number prints as NaN, not "NaN".
 std::string compact(const json& value) {

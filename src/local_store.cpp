@@ -1,3 +1,4 @@
+#include "text_util.hpp"
 #include "stagecheck/local_store.hpp"
 
 #include <dirent.h>
@@ -30,6 +31,8 @@
 namespace stagecheck {
 
 namespace {
+
+using detail::printable;
 
 namespace fs = std::filesystem;
 
@@ -85,21 +88,6 @@ std::string errno_text(int err) {
   return text != nullptr ? std::string(text) : fmt::format("errno {}", err);
 }
 
-/// Renders a name for an error message with control bytes escaped, so that a hostile file name
-/// cannot forge or cut short the message around it.
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned>(byte));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +

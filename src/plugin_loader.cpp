@@ -132,7 +132,8 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   } catch (...) {
     registrar.failure_ = "register threw a non-standard exception";
   }
-  if (rc != 0) {
+  // A recorded failure counts even if the callback then returned 0.
+  if (rc != 0 || !registrar.failure_.empty()) {
     return make_error(Errc::plugin_error,
                       fmt::format("{}: registration failed: {}", owner,
                                   registrar.failure_.empty() ? "the callback returned an error"
@@ -141,6 +142,12 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   // All or nothing: check every name first.
   std::vector<std::string> names;
   for (const auto& item : registrar.entries_) {
+    if (item.info.type.empty() || !item.factory) {
+      return make_error(Errc::plugin_error,
+                        fmt::format("{}: registration failed: a check type {} (nothing was registered)",
+                                    owner, item.info.type.empty() ? "has an empty name"
+                                                                  : "'" + item.info.type + "' has no factory"));
+    }
     if (const auto* existing = registry_.find(item.info.type)) {
       return make_error(Errc::plugin_error,
                         fmt::format("check type '{}' is registered twice: by {} and by {}",

@@ -1,5 +1,7 @@
 #include "stagecheck/store.hpp"
 
+#include "text_util.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -9,21 +11,8 @@ namespace stagecheck {
 
 namespace {
 
-/// Renders a path for an error message: control bytes (a NUL, a newline) are escaped so that
-/// a hostile name cannot forge or cut short the message around it.
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned>(byte));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+using detail::printable;
+
 
 Error path_error(Errc code, std::string_view path, std::string_view reason) {
   return make_error(code, fmt::format("invalid store path '{}': {}", printable(path), reason));

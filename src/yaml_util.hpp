@@ -15,8 +15,7 @@ namespace stagecheck::detail {
 /// True if the scalar was written without quotes (yaml-cpp tags plain scalars "?").
 bool is_plain_scalar(const YAML::Node& node);
 
-/// Types one plain scalar: null, bool, int64 (decimal, 0x, 0o), double (incl. .inf/.nan),
-/// else string. Quoted scalars are strings.
+/// Types one scalar with the core schema (see yaml_convert.hpp); quoted scalars are strings.
 nlohmann::json scalar_to_json(const YAML::Node& node);
 
 /// Converts a node recursively; Errc::malformed past `max_depth` or for a non-scalar key.

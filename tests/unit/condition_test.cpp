@@ -630,6 +630,14 @@ TEST(ConditionCount, CountsWhere) {
             R"(count(results[*] where passed == false and severity == "error") = 1, expected == 0)");
   EXPECT_EQ(o.observed, json(1));
   EXPECT_EQ(kind_of("count(results[*] where passed == false) == 2", doc), Kind::satisfied);
+  EXPECT_EQ(kind_of(R"(count(results[*] where passed == true or severity == "warning") == 2)", doc),
+            Kind::satisfied);
+  EXPECT_EQ(kind_of(R"(count(results[*] where not (passed == true or severity == "warning")) == 1)",
+                    doc),
+            Kind::satisfied);
+  // An `or` inside `where` must not mask a missing field either.
+  EXPECT_EQ(kind_of("count(results[*] where passed == true or nope == 1) == 1", doc),
+            Kind::missing);
 }
 
 TEST(ConditionCount, ErrorOnAnElementIsTheResult) {
@@ -769,6 +777,7 @@ TEST(ConditionKeywords, BareKeywordIsAParseError) {
 TEST(ConditionKeywords, RightSideBracketIsAList) {
   const json doc = {{"tags", {"a"}}, {"a", "a"}};
   EXPECT_EQ(kind_of(R"(tags == ["a"])", doc), Kind::satisfied);
+  EXPECT_TRUE(contains(parse_error("x == [0].y"), "to use a path such as [0].x, write it on the left"));
 }
 
 // ---- Parse errors ---------------------------------------------------------------------------

@@ -1,0 +1,19 @@
+#pragma once
+// Internal: text and JSON helpers shared by the stores, parsers and reporters.
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace stagecheck::detail {
+
+/// Renders text for a message with control bytes escaped (\xNN), so that a hostile file name
+/// or key cannot forge or cut short the message around it; cut to `max_chars` with "...".
+std::string printable(std::string_view text, std::size_t max_chars = std::string::npos);
+
+/// Replaces NaN and infinities, recursively, by the strings "NaN", "Infinity", "-Infinity":
+/// nlohmann prints them as null, which would hide the very value that failed a check.
+void preserve_non_finite(nlohmann::json& value);
+
+}  // namespace stagecheck::detail
