@@ -24,11 +24,13 @@ RunOutcome run_spec(const RunRequest& request) {
     Registry registry;
     if (auto ok = register_builtin_checks(registry); !ok) {
       out.error = ok.error().message;
+      out.error_code = ok.error().code;
       return out;
     }
     PluginLoader loader(registry);
     if (auto ok = loader.load_all(request.plugin_dirs, request.load_default_plugins); !ok) {
       out.error = ok.error().message;
+      out.error_code = ok.error().code;
       return out;
     }
     SpecOptions sopts;
@@ -39,6 +41,7 @@ RunOutcome run_spec(const RunRequest& request) {
                     : load_spec_file(request.spec_file, sopts);
     if (!spec) {
       out.error = spec.error().message;
+      out.error_code = spec.error().code;
       return out;
     }
     std::unique_ptr<Store> owned;
@@ -47,6 +50,7 @@ RunOutcome run_spec(const RunRequest& request) {
       auto opened = open_local_store(request.root);
       if (!opened) {
         out.error = fmt::format("root: {}", opened.error().message);
+        out.error_code = opened.error().code;
         return out;
       }
       owned = std::move(*opened);

@@ -72,6 +72,18 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
     return ok;
   }
   if (auto ok = refuse_writable(path, "file"); !ok) return ok;
+  // Through a symbolic link, the code really lives where the link points: check that folder
+  // and file too, or a safe-looking link could lead into a folder anyone can write.
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  if (ec) {
+    return make_error(Errc::plugin_error,
+                      fmt::format("plugin file '{}': {}", file, ec.message()));
+  }
+  if (real != std::filesystem::absolute(path).lexically_normal()) {
+    if (auto ok = refuse_writable(real.parent_path(), "folder"); !ok) return ok;
+    if (auto ok = refuse_writable(real, "file"); !ok) return ok;
+  }
 
   // RTLD_NODELETE keeps the code mapped for the process's life: factories and checks the plugin
   // made may live in the registry and in specs long after this loader is gone.
@@ -94,8 +106,12 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   const StagecheckPluginInfo* info = nullptr;
   try {
     info = entry();
+  } catch (const std::exception& e) {
+    return make_error(Errc::plugin_error,
+                      fmt::format("plugin '{}': its entry point threw: {}", file, e.what()));
   } catch (...) {
-    info = nullptr;
+    return make_error(Errc::plugin_error,
+                      fmt::format("plugin '{}': its entry point threw a non-standard exception", file));
   }
   if (info == nullptr) {
     return make_error(Errc::plugin_error,
@@ -189,8 +205,10 @@ Result<void> PluginLoader::load_dir(const std::filesystem::path& dir) {
   }
   if (auto ok = refuse_writable(dir, "folder"); !ok) return ok;
   std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".so" && entry.is_regular_file(ec)) files.push_back(entry.path());
+  std::filesystem::directory_iterator it(dir, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->path().extension() == ".so" && it->is_regular_file(type_ec)) files.push_back(it->path());
   }
   if (ec) {
     return make_error(Errc::plugin_error,

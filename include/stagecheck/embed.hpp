@@ -43,6 +43,9 @@ struct STAGECHECK_API RunOutcome {
   ExitCode exit_code = ExitCode::usage;
   /// Why nothing ran (exit code 2); empty otherwise.
   std::string error;
+  /// Errc::spec_error (messages carry file:line:column), Errc::plugin_error, or another code
+  /// (e.g. the root cannot be opened) when nothing ran.
+  Errc error_code = Errc::internal;
   /// The report; absent when nothing ran.
   std::optional<Report> report;
 

@@ -22,7 +22,7 @@ class STAGECHECK_API Registry {
   struct Entry {
     CheckInfo info;
     CheckFactory factory;
-    std::string source;  ///< "built-in", or "<plugin file> (<plugin name> <version>)".
+    std::string source;  ///< "built-in", or "plugin <name> <version> (<file>)".
   };
 
   /// Adds a check type. A duplicate name is an Errc::plugin_error naming both owners.

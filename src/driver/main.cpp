@@ -213,6 +213,8 @@ int cmd_run(const std::vector<std::string>& args) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (!outcome.report) {
+    // Spec errors are lines that start with file:line:column, as `validate` prints them.
+    if (outcome.error_code != Errc::spec_error) std::cerr << "stagecheck: error: ";
     std::cerr << outcome.error << "\n";
     std::cerr << "stagecheck: error: nothing was run\n";
     return static_cast<int>(outcome.exit_code);

@@ -55,9 +55,8 @@ std::string expected_message(const std::string& name) {
     return "plugin '" + file + "' has no entry point 'stagecheck_plugin_v1' (is it a stagecheck "
            "plugin? define it with STAGECHECK_PLUGIN)";
   }
-  if (name == "null_info" || name == "entry_throws") {
-    return "plugin '" + file + "': its entry point returned no plugin info";
-  }
+  if (name == "null_info") return "plugin '" + file + "': its entry point returned no plugin info";
+  if (name == "entry_throws") return "plugin '" + file + "': its entry point threw: entry boom";
   if (name == "wrong_abi") {
     return "plugin '" + file + "' was built for plugin ABI version 999, but this stagecheck has ABI "
            "version 1; rebuild the plugin";
@@ -83,7 +82,16 @@ std::string expected_message(const std::string& name) {
     return owner + ": registration failed: register threw a non-standard exception";
   }
   if (name == "returns_error") return owner + ": registration failed: the callback returned an error";
-  if (name == "failing_register") return owner + ": registration failed: licence file not found";
+  if (name == "failing_register" || name == "fail_then_return") {
+    return owner + ": registration failed: licence file not found";
+  }
+  if (name == "partial_commit") {
+    return owner + ": registration failed: a check type has an empty name (nothing was registered)";
+  }
+  if (name == "no_factory") {
+    return owner + ": registration failed: a check type 'no_factory_check' has no factory (nothing "
+                   "was registered)";
+  }
   if (name == "undefined_symbol") return "plugin '" + file + "' cannot be loaded: " + dlopen_error(file);
   ADD_FAILURE() << "no expected message for " << name;
   return {};
@@ -93,7 +101,7 @@ std::string expected_message(const std::string& name) {
 /// "stagecheck: error: <message>"; run prints the message bare, then "nothing was run"
 /// (see the report: the two should agree).
 std::string expected_stderr(const std::string& verb, const std::string& message) {
-  if (verb == "run") return message + "\nstagecheck: error: nothing was run\n";
+  if (verb == "run") return "stagecheck: error: " + message + "\nstagecheck: error: nothing was run\n";
   return "stagecheck: error: " + message + "\n";
 }
 
@@ -198,7 +206,8 @@ INSTANTIATE_TEST_SUITE_P(
                                          "wrong_tag", "no_name", "no_register", "duplicate_name",
                                          "duplicate_within", "throwing_register",
                                          "raw_throwing_register", "raw_throwing_nonstd",
-                                         "returns_error", "failing_register", "undefined_symbol"),
+                                         "returns_error", "failing_register", "fail_then_return",
+                                         "partial_commit", "no_factory", "undefined_symbol"),
                        ::testing::Values("list-checks", "validate", "run")),
     [](const ::testing::TestParamInfo<PluginCliBrokenTest::ParamType>& param_info) {
       std::string verb = std::get<1>(param_info.param);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,27 @@ std::string dlopen_error(const std::string& path) {
   const char* why = ::dlerror();
   return why != nullptr ? why : "<no dlerror>";
 }
+
+/// The corpus plugin's info, straight from its entry point (the plugin stays loaded).
+const StagecheckPluginInfo* plugin_info(const std::string& name) {
+  void* handle = ::dlopen(case_file(name).c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (handle == nullptr) return nullptr;
+  void* sym = ::dlsym(handle, STAGECHECK_PLUGIN_ENTRY_NAME);
+  if (sym == nullptr) return nullptr;
+  return reinterpret_cast<StagecheckPluginEntry>(sym)();
+}
+
+/// Records what a register callback does, without the loader in between.
+class RecordingRegistrar final : public stagecheck::PluginRegistrar {
+ public:
+  void add(stagecheck::CheckInfo info, stagecheck::CheckFactory) override {
+    added.push_back(std::move(info.type));
+  }
+  void fail(std::string message) override { failure = std::move(message); }
+
+  std::vector<std::string> added;
+  std::string failure;
+};
 
 std::vector<std::string> type_names(const Registry& registry) {
   std::vector<std::string> names;
@@ -127,7 +149,7 @@ TEST_F(PluginLoaderTest, NullPluginInfoIsRefused) {
 
 TEST_F(PluginLoaderTest, ThrowingEntryPointIsRefused) {
   expect_refused("entry_throws",
-                 "plugin '" + case_file("entry_throws") + "': its entry point returned no plugin info");
+                 "plugin '" + case_file("entry_throws") + "': its entry point threw: entry boom");
 }
 
 TEST_F(PluginLoaderTest, WrongAbiVersionIsRefusedBeforeRegistering) {
@@ -181,6 +203,24 @@ TEST_F(PluginLoaderTest, MacroTurnsThrowingRegisterIntoFailure) {
   EXPECT_EQ(registry_.find("throwing_register_ok"), nullptr);
 }
 
+// The two tests above and below see the same text; calling the callbacks directly shows which
+// catch produced it: the macro's for throwing_register, the loader's for raw_throwing_register.
+TEST_F(PluginLoaderTest, MacroCatchesBeforeTheLoaderDoes) {
+  const StagecheckPluginInfo* info = plugin_info("throwing_register");
+  ASSERT_NE(info, nullptr);
+  RecordingRegistrar registrar;
+  int rc = 0;
+  EXPECT_NO_THROW(rc = info->register_checks(registrar.handle()));
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(registrar.failure, "register threw: boom");
+  EXPECT_EQ(registrar.added, (std::vector<std::string>{"throwing_register_ok"}));
+
+  const StagecheckPluginInfo* raw = plugin_info("raw_throwing_register");
+  ASSERT_NE(raw, nullptr);
+  RecordingRegistrar raw_registrar;
+  EXPECT_THROW(static_cast<void>(raw->register_checks(raw_registrar.handle())), std::runtime_error);
+}
+
 TEST_F(PluginLoaderTest, LoaderCatchesRawThrowingRegister) {
   expect_refused("raw_throwing_register", "plugin raw_throwing_register 1.0.0 (" +
                                               case_file("raw_throwing_register") +
@@ -205,21 +245,29 @@ TEST_F(PluginLoaderTest, FailedRegistrationIsAllOrNothing) {
   EXPECT_EQ(registry_.find("failing_register_ok"), nullptr);
 }
 
-// Known loader bug (see the report): with STAGECHECK_PLUGIN, PluginRegistrar::fail followed by a
-// normal return is ignored and the queued types are registered. Enable once fixed.
-TEST_F(PluginLoaderTest, DISABLED_RecordedFailureRefusesEvenOnNormalReturn) {
+// With STAGECHECK_PLUGIN the only non-throwing way to fail is PluginRegistrar::fail followed by
+// a normal return; the recorded failure must not be dropped.
+TEST_F(PluginLoaderTest, RecordedFailureRefusesEvenOnNormalReturn) {
   expect_refused("fail_then_return", "plugin fail_then_return 1.0.0 (" +
                                          case_file("fail_then_return") +
                                          "): registration failed: licence file not found");
   EXPECT_EQ(registry_.find("fail_then_return_ok"), nullptr);
 }
 
-// Known loader bug (see the report): the pre-commit pass checks only name collisions, so
-// Registry::add refusing the empty name commits `partial_commit_ok` first. Enable once fixed.
-TEST_F(PluginLoaderTest, DISABLED_InvalidEntryAfterValidOneCommitsNothing) {
+// Registry::add refuses an empty name or a missing factory; the loader must find that before
+// committing anything, or the valid type queued first would stay registered.
+TEST_F(PluginLoaderTest, EmptyNameAfterValidTypeCommitsNothing) {
   expect_refused("partial_commit", "plugin partial_commit 1.0.0 (" + case_file("partial_commit") +
-                                       "): a check type has an empty name");
+                                       "): registration failed: a check type has an empty name "
+                                       "(nothing was registered)");
   EXPECT_EQ(registry_.find("partial_commit_ok"), nullptr);
+}
+
+TEST_F(PluginLoaderTest, MissingFactoryAfterValidTypeCommitsNothing) {
+  expect_refused("no_factory", "plugin no_factory 1.0.0 (" + case_file("no_factory") +
+                                   "): registration failed: a check type 'no_factory_check' has no "
+                                   "factory (nothing was registered)");
+  EXPECT_EQ(registry_.find("no_factory_ok"), nullptr);
 }
 
 TEST_F(PluginLoaderTest, UndefinedSymbolIsRefusedByDlopen) {
@@ -301,6 +349,23 @@ TEST_F(PluginLoaderTest, WorldWritableFolderIsRefused) {
   EXPECT_EQ(sticky.error().message, "plugin folder '" + dir.string() +
                                         "' is world-writable (mode 1777); refusing to load code "
                                         "anyone can replace");
+  expect_unchanged();
+}
+
+// The checks must look at the folder the file really lives in, not only where the link sits.
+TEST_F(PluginLoaderTest, SymlinkIntoWorldWritableFolderIsRefused) {
+  const fs::path open_dir = tmp() / "open";
+  const fs::path target = copy_good_into(open_dir);
+  fs::permissions(open_dir, fs::perms::all);  // 0777
+  const fs::path link_dir = tmp() / "private";
+  fs::create_directories(link_dir);
+  fs::permissions(link_dir, kPrivateDir);
+  fs::create_symlink(target, link_dir / "stagecheck_corpus_good.so");
+  auto ok = loader_.load_dir(link_dir);
+  ASSERT_FALSE(ok) << "loaded code from a world-writable folder through a symlink";
+  EXPECT_EQ(ok.error().message, "plugin folder '" + open_dir.string() +
+                                    "' is world-writable (mode 0777); refusing to load code "
+                                    "anyone can replace");
   expect_unchanged();
 }
 
