@@ -97,6 +97,7 @@ TEST_F(RunnerTest, StringFalseIsNotABoolean) {
   write("r/report.json", R"({"ok": "false"})");
   Report r = run(one_json_check("r/report.json", "ok == false"));
   EXPECT_EQ(result(r, "s.c").status, Status::fail);
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, MissingArtifactFailsNamingIt) {
@@ -114,6 +115,7 @@ TEST_F(RunnerTest, TruncatedJsonFails) {
   const auto& c = result(r, "s.c");
   EXPECT_EQ(c.status, Status::fail);
   EXPECT_NE(c.message.find("malformed JSON"), std::string::npos) << c.message;
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, DeepNestingFailsWithoutCrashing) {
@@ -122,6 +124,7 @@ TEST_F(RunnerTest, DeepNestingFailsWithoutCrashing) {
   const auto& c = result(r, "s.c");
   EXPECT_EQ(c.status, Status::fail);
   EXPECT_NE(c.message.find("nested deeper than"), std::string::npos) << c.message;
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, OversizedArtifactFails) {
@@ -132,6 +135,7 @@ TEST_F(RunnerTest, OversizedArtifactFails) {
   const auto& c = result(r, "s.c");
   EXPECT_EQ(c.status, Status::fail);
   EXPECT_NE(c.message.find("over the read cap of 1024 bytes"), std::string::npos) << c.message;
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, SymlinkOutOfRootFails) {
@@ -146,12 +150,42 @@ TEST_F(RunnerTest, SymlinkOutOfRootFails) {
   const auto& c = result(r, "s.c");
   EXPECT_EQ(c.status, Status::fail);
   EXPECT_NE(c.message.find("outside the root"), std::string::npos) << c.message;
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
+}
+
+TEST_F(RunnerTest, NanLiteralInJsonIsMalformed) {
+  write("r/report.json", R"({"summary": {"pass_rate": NaN}})");
+  Report r = run(one_json_check("r/report.json", "summary.pass_rate >= 0.9"));
+  const auto& c = result(r, "s.c");
+  EXPECT_EQ(c.status, Status::fail);
+  EXPECT_NE(c.message.find("malformed JSON"), std::string::npos) << c.message;
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
+}
+
+TEST_F(RunnerTest, NanAndInfinityInYamlFail) {
+  write("r/metrics.yaml", "pass_rate: .nan\nscore: .inf\n");
+  const char* spec = R"(version: 1
+name: t
+stages:
+  - id: s
+    checks:
+      - {id: nan, type: json, artifact: r/metrics.yaml, conditions: ["pass_rate >= 0.9"]}
+      - {id: inf, type: json, artifact: r/metrics.yaml, conditions: ["score <= 1.0"]}
+      - {id: ne, type: json, artifact: r/metrics.yaml, conditions: ["pass_rate != 0.5"]}
+)";
+  Report r = run(spec);
+  for (const char* id : {"s.nan", "s.inf", "s.ne"}) {
+    const auto& c = result(r, id);
+    EXPECT_EQ(c.status, Status::fail) << id << ": " << c.message;
+  }
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, WrongTypeFails) {
   write("r/m.json", R"({"quality": {"threshold": "0.85"}})");
   Report r = run(one_json_check("r/m.json", "quality.threshold == 0.85"));
   EXPECT_EQ(result(r, "s.c").status, Status::fail);
+  EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
 TEST_F(RunnerTest, UnreadableIsErrorNotAbsent) {
