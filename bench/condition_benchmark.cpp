@@ -54,9 +54,8 @@ Condition parse_or_die(const char* text) {
 }
 
 void BM_ParseTypicalCondition(benchmark::State& state) {
-  const char* text =
-      R"(count(results[*] where passed == false and severity == "error") == 0 and )"
-      R"(summary.pass_rate >= $min_pass_rate and q["excellent_0.9_1.0"] > 0)";
+  const char* text = R"(count(results[*] where passed == false and severity == "error") == 0 and )"
+                     R"(summary.pass_rate >= $min_pass_rate and q["excellent_0.9_1.0"] > 0)";
   for (auto _ : state) {
     auto c = Condition::parse(text);
     benchmark::DoNotOptimize(c);

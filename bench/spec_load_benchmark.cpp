@@ -30,8 +30,9 @@ std::string quickstart_text() {
 }
 
 std::string generated(int stages, int checks) {
-  std::string t = "version: 1\nname: gen\nvars:\n  scene_id: {type: segment, required: true}\n"
-                  "  floor: {type: number, default: 0.9}\nstages:\n";
+  std::string t =
+      "version: 1\nname: gen\nvars:\n  scene_id: {type: segment, required: true}\n"
+      "  floor: {type: number, default: 0.9}\nstages:\n";
   for (int s = 0; s < stages; ++s) {
     t += "  - id: s" + std::to_string(s) + "\n";
     if (s > 0) t += "    depends_on: [s" + std::to_string(s - 1) + "]\n";

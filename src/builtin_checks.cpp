@@ -49,7 +49,8 @@ class MarkerCheck final : public Check {
     }
     nlohmann::json observed = {{"path", path}, {"exists", true}, {"size_bytes", info->size}};
     if (conditions_.empty()) {
-      CheckOutcome out = CheckOutcome::pass(fmt::format("'{}' exists ({} bytes)", path, info->size));
+      CheckOutcome out =
+          CheckOutcome::pass(fmt::format("'{}' exists ({} bytes)", path, info->size));
       out.observed = std::move(observed);
       out.expected = {{"exists", true}};
       return out;
@@ -57,8 +58,9 @@ class MarkerCheck final : public Check {
     auto doc = ctx.load_path(path, ref_.format == Format::bytes ? Format::json : ref_.format);
     if (!doc) return CheckOutcome::from(doc.error());
     if (!(*doc)->is_object()) {
-      CheckOutcome out = CheckOutcome::fail(fmt::format(
-          "'{}': expected the marker's payload to be a JSON object, found {}", path, (*doc)->type_name()));
+      CheckOutcome out = CheckOutcome::fail(
+          fmt::format("'{}': expected the marker's payload to be a JSON object, found {}", path,
+                      (*doc)->type_name()));
       out.observed = std::move(observed);
       return out;
     }
@@ -82,12 +84,14 @@ class JsonCheck final : public Check {
   CheckOutcome run(CheckContext& ctx) const override {
     auto art = ctx.artifact(ref_);
     if (!art) return CheckOutcome::from(art.error());
-    auto doc = ctx.load_path(art->path(), ref_.format == Format::bytes ? Format::json : ref_.format);
+    auto doc =
+        ctx.load_path(art->path(), ref_.format == Format::bytes ? Format::json : ref_.format);
     if (!doc) {
       if (doc.error().code == Errc::not_found && ref_.optional) {
         CheckOutcome out;
         out.status = Status::skipped;
-        out.message = fmt::format("optional artifact '{}' ({}) is absent", ref_.label(), art->path());
+        out.message =
+            fmt::format("optional artifact '{}' ({}) is absent", ref_.label(), art->path());
         return out;
       }
       CheckOutcome out = CheckOutcome::from(doc.error());
@@ -108,7 +112,8 @@ CheckInfo marker_info() {
   CheckInfo info;
   info.type = "marker";
   info.category = "artifacts";
-  info.summary = "An object exists (or must be absent), optionally with conditions on its JSON payload.";
+  info.summary =
+      "An object exists (or must be absent), optionally with conditions on its JSON payload.";
   info.description =
       "Passes when the object is a regular file inside the root. With `expect: absent` it passes "
       "only when the object does not exist (e.g. no `.failed` marker). With `conditions`, the "
@@ -116,10 +121,19 @@ CheckInfo marker_info() {
       "symbolic link out of the root fails; permission denied cannot be evaluated (error). "
       "Stage `inputs:` and `expects:` entries are marker checks.";
   info.params = {
-      {"path", ParamType::artifact, true, nullptr, "The marker: a declared artifact or a path.", {}},
+      {"path",
+       ParamType::artifact,
+       true,
+       nullptr,
+       "The marker: a declared artifact or a path.",
+       {}},
       {"expect", ParamType::string, false, "present", "present or absent.", {"present", "absent"}},
-      {"conditions", ParamType::condition_list, false, nullptr,
-       "Conditions on the marker's JSON payload (all must hold).", {}},
+      {"conditions",
+       ParamType::condition_list,
+       false,
+       nullptr,
+       "Conditions on the marker's JSON payload (all must hold).",
+       {}},
   };
   info.example =
       "- id: complete\n  type: marker\n  path: scenes/${scene_id}/geniesim/.geniesim_complete\n"
@@ -138,10 +152,18 @@ CheckInfo json_info() {
       "out-of-root artifacts fail; an optional declared artifact that is absent is skipped.";
   info.params = {
       {"artifact", ParamType::artifact, true, nullptr, "A declared artifact or a path.", {}},
-      {"conditions", ParamType::condition_list, true, nullptr,
-       "Conditions that must all hold (see the condition language).", {}},
-      {"format", ParamType::string, false, nullptr,
-       "Override the artifact's format: json, jsonl or yaml.", {"json", "jsonl", "yaml"}},
+      {"conditions",
+       ParamType::condition_list,
+       true,
+       nullptr,
+       "Conditions that must all hold (see the condition language).",
+       {}},
+      {"format",
+       ParamType::string,
+       false,
+       nullptr,
+       "Override the artifact's format: json, jsonl or yaml.",
+       {"json", "jsonl", "yaml"}},
   };
   info.example =
       "- id: thresholds\n  type: json\n  artifact: validation_report\n  conditions:\n"
@@ -159,7 +181,8 @@ Result<void> register_builtin_checks(Registry& registry) {
         if (ref == nullptr) return config.error("path", "missing");
         bool absent = config.get_string("expect") == "absent";
         if (absent && !config.get_conditions("conditions").empty()) {
-          return config.error("conditions", "cannot check the payload of a marker that must be absent");
+          return config.error("conditions",
+                              "cannot check the payload of a marker that must be absent");
         }
         return std::unique_ptr<Check>(
             std::make_unique<MarkerCheck>(*ref, absent, config.get_conditions("conditions")));
@@ -173,7 +196,8 @@ Result<void> register_builtin_checks(Registry& registry) {
         if (ref == nullptr) return config.error("artifact", "missing");
         ArtifactRef r = *ref;
         if (config.has("format")) r.format = *parse_format(config.get_string("format"));
-        return std::unique_ptr<Check>(std::make_unique<JsonCheck>(r, config.get_conditions("conditions")));
+        return std::unique_ptr<Check>(
+            std::make_unique<JsonCheck>(r, config.get_conditions("conditions")));
       },
       "built-in");
 }

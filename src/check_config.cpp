@@ -76,8 +76,8 @@ const ArtifactRef* CheckConfig::get_artifact(std::string_view param) const {
 }
 
 Error CheckConfig::error(std::string_view param, std::string_view message) const {
-  return make_error(Errc::spec_error, fmt::format("{}: check '{}': {}: {}", mark(param).str(), id_,
-                                                  param, message));
+  return make_error(Errc::spec_error,
+                    fmt::format("{}: check '{}': {}: {}", mark(param).str(), id_, param, message));
 }
 
 void CheckConfig::set_value(std::string name, nlohmann::json value, SourceMark mark, bool written) {

@@ -51,11 +51,11 @@ enum class Source { document, variable, artifact, literal };
 
 struct Operand {
   Source source = Source::literal;
-  std::string name;                    ///< Variable or artifact name.
-  std::vector<Segment> path;           ///< For document and artifact operands.
-  std::vector<std::size_t> star_at;    ///< Positions of the `[*]` segments in `path`.
-  json literal;                        ///< For literal operands.
-  std::size_t pos = 0;                 ///< Byte offset in the condition text (for errors).
+  std::string name;                  ///< Variable or artifact name.
+  std::vector<Segment> path;         ///< For document and artifact operands.
+  std::vector<std::size_t> star_at;  ///< Positions of the `[*]` segments in `path`.
+  json literal;                      ///< For literal operands.
+  std::size_t pos = 0;               ///< Byte offset in the condition text (for errors).
 };
 
 enum class CmpOp { eq, ne, lt, le, gt, ge };
@@ -134,8 +134,8 @@ constexpr std::size_t kMaxRenderedString = 100;
 /// Length of the condition text quoted in a parse error.
 constexpr std::size_t kMaxQuotedText = 200;
 
-constexpr std::string_view kKeywords[] = {"and", "or",    "not",   "in",     "between",
-                                          "matches", "all", "any", "none",   "count",
+constexpr std::string_view kKeywords[] = {"and",     "or",    "not",  "in",    "between",
+                                          "matches", "all",   "any",  "none",  "count",
                                           "exists",  "where", "true", "false", "null"};
 
 bool is_keyword(std::string_view word) noexcept {
@@ -178,8 +178,12 @@ void render_into(std::string& out, const json& v, int depth) {
     return;
   }
   switch (v.type()) {
-    case json::value_t::null: out += "null"; return;
-    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case json::value_t::null:
+      out += "null";
+      return;
+    case json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
     case json::value_t::number_integer:
       out += std::to_string(v.get<json::number_integer_t>());
       return;
@@ -227,7 +231,9 @@ void render_into(std::string& out, const json& v, int depth) {
       return;
     }
     case json::value_t::binary:
-    case json::value_t::discarded: out += "<binary>"; return;
+    case json::value_t::discarded:
+      out += "<binary>";
+      return;
   }
 }
 
@@ -245,27 +251,41 @@ TypeClass class_of(const json& v) noexcept {
   switch (v.type()) {
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float: return TypeClass::number;
-    case json::value_t::string: return TypeClass::string;
-    case json::value_t::boolean: return TypeClass::boolean;
-    case json::value_t::null: return TypeClass::null;
-    case json::value_t::array: return TypeClass::array;
-    case json::value_t::object: return TypeClass::object;
+    case json::value_t::number_float:
+      return TypeClass::number;
+    case json::value_t::string:
+      return TypeClass::string;
+    case json::value_t::boolean:
+      return TypeClass::boolean;
+    case json::value_t::null:
+      return TypeClass::null;
+    case json::value_t::array:
+      return TypeClass::array;
+    case json::value_t::object:
+      return TypeClass::object;
     case json::value_t::binary:
-    case json::value_t::discarded: break;
+    case json::value_t::discarded:
+      break;
   }
   return TypeClass::other;
 }
 
 std::string_view class_article(TypeClass c) noexcept {
   switch (c) {
-    case TypeClass::number: return "a number";
-    case TypeClass::string: return "a string";
-    case TypeClass::boolean: return "a boolean";
-    case TypeClass::null: return "null";
-    case TypeClass::array: return "an array";
-    case TypeClass::object: return "an object";
-    case TypeClass::other: break;
+    case TypeClass::number:
+      return "a number";
+    case TypeClass::string:
+      return "a string";
+    case TypeClass::boolean:
+      return "a boolean";
+    case TypeClass::null:
+      return "null";
+    case TypeClass::array:
+      return "an array";
+    case TypeClass::object:
+      return "an object";
+    case TypeClass::other:
+      break;
   }
   return "a JSON value";
 }
@@ -273,13 +293,20 @@ std::string_view class_article(TypeClass c) noexcept {
 /// "string \"0.95\"", "number 3", "boolean true", "null", "array", "object".
 std::string describe_found(const json& v) {
   switch (class_of(v)) {
-    case TypeClass::number: return "number " + render_value(v);
-    case TypeClass::string: return "string " + render_value(v);
-    case TypeClass::boolean: return "boolean " + render_value(v);
-    case TypeClass::null: return "null";
-    case TypeClass::array: return "array";
-    case TypeClass::object: return "object";
-    case TypeClass::other: break;
+    case TypeClass::number:
+      return "number " + render_value(v);
+    case TypeClass::string:
+      return "string " + render_value(v);
+    case TypeClass::boolean:
+      return "boolean " + render_value(v);
+    case TypeClass::null:
+      return "null";
+    case TypeClass::array:
+      return "array";
+    case TypeClass::object:
+      return "object";
+    case TypeClass::other:
+      break;
   }
   return "binary data";
 }
@@ -338,8 +365,10 @@ double as_double(const json& v) noexcept {
       return static_cast<double>(v.get<json::number_integer_t>());
     case json::value_t::number_unsigned:
       return static_cast<double>(v.get<json::number_unsigned_t>());
-    case json::value_t::number_float: return v.get<json::number_float_t>();
-    default: return std::numeric_limits<double>::quiet_NaN();
+    case json::value_t::number_float:
+      return v.get<json::number_float_t>();
+    default:
+      return std::numeric_limits<double>::quiet_NaN();
   }
 }
 
@@ -355,18 +384,15 @@ int compare_numbers(const json& a, const json& b) noexcept {
     const bool au = a.is_number_unsigned();
     const bool bu = b.is_number_unsigned();
     if (au && bu) {
-      return three_way(a.get<json::number_unsigned_t>(),
-                       b.get<json::number_unsigned_t>());
+      return three_way(a.get<json::number_unsigned_t>(), b.get<json::number_unsigned_t>());
     }
     if (!au && !bu) {
-      return three_way(a.get<json::number_integer_t>(),
-                       b.get<json::number_integer_t>());
+      return three_way(a.get<json::number_integer_t>(), b.get<json::number_integer_t>());
     }
     if (au) {
       const std::int64_t y = b.get<json::number_integer_t>();
       if (y < 0) return 1;
-      return three_way(a.get<json::number_unsigned_t>(),
-                       static_cast<std::uint64_t>(y));
+      return three_way(a.get<json::number_unsigned_t>(), static_cast<std::uint64_t>(y));
     }
     const std::int64_t x = a.get<json::number_integer_t>();
     if (x < 0) return -1;
@@ -384,36 +410,53 @@ bool same_class_equal(const json& a, const json& b) {
 
 std::string_view op_text(CmpOp op) noexcept {
   switch (op) {
-    case CmpOp::eq: return "==";
-    case CmpOp::ne: return "!=";
-    case CmpOp::lt: return "<";
-    case CmpOp::le: return "<=";
-    case CmpOp::gt: return ">";
-    case CmpOp::ge: return ">=";
+    case CmpOp::eq:
+      return "==";
+    case CmpOp::ne:
+      return "!=";
+    case CmpOp::lt:
+      return "<";
+    case CmpOp::le:
+      return "<=";
+    case CmpOp::gt:
+      return ">";
+    case CmpOp::ge:
+      return ">=";
   }
   return "==";
 }
 
 CmpOp flipped(CmpOp op) noexcept {
   switch (op) {
-    case CmpOp::lt: return CmpOp::gt;
-    case CmpOp::le: return CmpOp::ge;
-    case CmpOp::gt: return CmpOp::lt;
-    case CmpOp::ge: return CmpOp::le;
+    case CmpOp::lt:
+      return CmpOp::gt;
+    case CmpOp::le:
+      return CmpOp::ge;
+    case CmpOp::gt:
+      return CmpOp::lt;
+    case CmpOp::ge:
+      return CmpOp::le;
     case CmpOp::eq:
-    case CmpOp::ne: break;
+    case CmpOp::ne:
+      break;
   }
   return op;
 }
 
 bool op_holds(CmpOp op, int cmp) noexcept {
   switch (op) {
-    case CmpOp::eq: return cmp == 0;
-    case CmpOp::ne: return cmp != 0;
-    case CmpOp::lt: return cmp < 0;
-    case CmpOp::le: return cmp <= 0;
-    case CmpOp::gt: return cmp > 0;
-    case CmpOp::ge: return cmp >= 0;
+    case CmpOp::eq:
+      return cmp == 0;
+    case CmpOp::ne:
+      return cmp != 0;
+    case CmpOp::lt:
+      return cmp < 0;
+    case CmpOp::le:
+      return cmp <= 0;
+    case CmpOp::gt:
+      return cmp > 0;
+    case CmpOp::ge:
+      return cmp >= 0;
   }
   return false;
 }
@@ -441,7 +484,19 @@ void append_index(std::string& out, std::size_t index) {
 // Lexer.
 
 enum class Tok {
-  end, ident, number, string, lparen, rparen, lbracket, rbracket, comma, dot, star, op, var,
+  end,
+  ident,
+  number,
+  string,
+  lparen,
+  rparen,
+  lbracket,
+  rbracket,
+  comma,
+  dot,
+  star,
+  op,
+  var,
   artifact
 };
 
@@ -502,13 +557,20 @@ class Lexer {
   Token next_token() {
     const char c = text_[i_];
     switch (c) {
-      case '(': return simple(Tok::lparen, 1);
-      case ')': return simple(Tok::rparen, 1);
-      case '[': return simple(Tok::lbracket, 1);
-      case ']': return simple(Tok::rbracket, 1);
-      case ',': return simple(Tok::comma, 1);
-      case '.': return simple(Tok::dot, 1);
-      case '*': return simple(Tok::star, 1);
+      case '(':
+        return simple(Tok::lparen, 1);
+      case ')':
+        return simple(Tok::rparen, 1);
+      case '[':
+        return simple(Tok::lbracket, 1);
+      case ']':
+        return simple(Tok::rbracket, 1);
+      case ',':
+        return simple(Tok::comma, 1);
+      case '.':
+        return simple(Tok::dot, 1);
+      case '*':
+        return simple(Tok::star, 1);
       case '=':
         if (at(i_ + 1, '=')) return simple(Tok::op, 2, "==");
         throw ParseFailure{i_, R"(expected "==", found "=")"};
@@ -522,10 +584,14 @@ class Lexer {
         if (at(i_ + 1, '=')) return simple(Tok::op, 2, ">=");
         return simple(Tok::op, 1, ">");
       case '"':
-      case '\'': return string_token();
-      case '$': return var_token();
-      case '@': return artifact_token();
-      default: break;
+      case '\'':
+        return string_token();
+      case '$':
+        return var_token();
+      case '@':
+        return artifact_token();
+      default:
+        break;
     }
     if (is_digit(c) || c == '-') return number_token();
     if (is_ident_start(c)) {
@@ -572,8 +638,8 @@ class Lexer {
       // `007`, `1e`, `3abc`, `5-3`: reject the whole run rather than guess.
       std::size_t k = j;
       while (k < text_.size() && (is_ident_char(text_[k]) || text_[k] == '.')) ++k;
-      throw ParseFailure{start, "expected a number, found \"" +
-                                    clip(text_.substr(start, k - start), 40) + "\""};
+      throw ParseFailure{
+          start, "expected a number, found \"" + clip(text_.substr(start, k - start), 40) + "\""};
     }
     i_ = j;
     return Token{Tok::number, start, j, std::string(text_.substr(start, j - start))};
@@ -586,8 +652,8 @@ class Lexer {
     std::size_t j = i_ + 1;
     for (;;) {
       if (j >= text_.size()) {
-        throw ParseFailure{j, std::string("expected a closing ") + q + ", found end of " +
-                                  std::string(noun_)};
+        throw ParseFailure{
+            j, std::string("expected a closing ") + q + ", found end of " + std::string(noun_)};
       }
       const char c = text_[j];
       if (c == q) break;
@@ -597,18 +663,32 @@ class Lexer {
         continue;
       }
       if (j + 1 >= text_.size()) {
-        throw ParseFailure{j, "expected an escaped character after \\, found end of " +
-                                  std::string(noun_)};
+        throw ParseFailure{
+            j, "expected an escaped character after \\, found end of " + std::string(noun_)};
       }
       const char e = text_[j + 1];
       switch (e) {
-        case '"': value += '"'; break;
-        case '\'': value += '\''; break;
-        case '\\': value += '\\'; break;
-        case '/': value += '/'; break;
-        case 'n': value += '\n'; break;
-        case 't': value += '\t'; break;
-        case 'r': value += '\r'; break;
+        case '"':
+          value += '"';
+          break;
+        case '\'':
+          value += '\'';
+          break;
+        case '\\':
+          value += '\\';
+          break;
+        case '/':
+          value += '/';
+          break;
+        case 'n':
+          value += '\n';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case 'r':
+          value += '\r';
+          break;
         default:
           throw ParseFailure{j, R"(expected one of the escapes \" \' \\ \/ \n \t \r, found \)" +
                                     std::string(1, e)};
@@ -626,8 +706,8 @@ class Lexer {
       while (j < text_.size() && text_[j] != '}') {
         const char c = text_[j];
         if (!(is_ident_char(c) || c == '.')) {
-          throw ParseFailure{j, "expected a variable name or \"}\" in ${...}, found " +
-                                    describe_char(c)};
+          throw ParseFailure{
+              j, "expected a variable name or \"}\" in ${...}, found " + describe_char(c)};
         }
         ++j;
       }
@@ -658,7 +738,8 @@ class Lexer {
       i_ = j;
       return Token{Tok::artifact, start, i_, std::move(name)};
     }
-    throw ParseFailure{i_ + 1, "expected an artifact name after \"@\", found " + found_here(i_ + 1)};
+    throw ParseFailure{i_ + 1,
+                       "expected an artifact name after \"@\", found " + found_here(i_ + 1)};
   }
 
   std::string_view text_;
@@ -775,22 +856,34 @@ class Parser {
 
   std::string describe(const Token& t) const {
     switch (t.kind) {
-      case Tok::end: return "end of " + std::string(noun_);
+      case Tok::end:
+        return "end of " + std::string(noun_);
       case Tok::ident:
         return (!path_only_ && is_keyword(t.value) ? "keyword \"" : "identifier \"") +
                clip(t.value, 40) + "\"";
-      case Tok::number: return "number " + t.value;
-      case Tok::string: return "string " + clip(text_.substr(t.pos, t.end - t.pos), 40);
-      case Tok::op: return "\"" + t.value + "\"";
+      case Tok::number:
+        return "number " + t.value;
+      case Tok::string:
+        return "string " + clip(text_.substr(t.pos, t.end - t.pos), 40);
+      case Tok::op:
+        return "\"" + t.value + "\"";
       case Tok::var:
-      case Tok::artifact: return clip(text_.substr(t.pos, t.end - t.pos), 40);
-      case Tok::lparen: return "\"(\"";
-      case Tok::rparen: return "\")\"";
-      case Tok::lbracket: return "\"[\"";
-      case Tok::rbracket: return "\"]\"";
-      case Tok::comma: return "\",\"";
-      case Tok::dot: return "\".\"";
-      case Tok::star: return "\"*\"";
+      case Tok::artifact:
+        return clip(text_.substr(t.pos, t.end - t.pos), 40);
+      case Tok::lparen:
+        return "\"(\"";
+      case Tok::rparen:
+        return "\")\"";
+      case Tok::lbracket:
+        return "\"[\"";
+      case Tok::rbracket:
+        return "\"]\"";
+      case Tok::comma:
+        return "\",\"";
+      case Tok::dot:
+        return "\".\"";
+      case Tok::star:
+        return "\"*\"";
     }
     return "a token";
   }
@@ -833,7 +926,7 @@ class Parser {
     while (at_keyword(word)) {
       next();
       node->children.push_back(type == ConditionNode::Type::disjunction ? parse_and()
-                                                                         : parse_not());
+                                                                        : parse_not());
     }
     node->source = slice(start);
     return node;
@@ -894,8 +987,7 @@ class Parser {
     }
     const Operand& p = node->path;
     if ((p.source != Source::document && p.source != Source::artifact) || p.star_at.empty()) {
-      fail_at(p.pos, "expected a path with [*] in count(...), found " +
-                         clip(slice(p.pos), 40));
+      fail_at(p.pos, "expected a path with [*] in count(...), found " + clip(slice(p.pos), 40));
     }
     StarScope no_stars(*this, false);
     if (at_keyword("where")) {
@@ -964,7 +1056,8 @@ class Parser {
       const Token& lb = peek();
       if (lb.kind != Tok::lbracket) fail(lb, R"(a list [...] after "in")");
       t.list = parse_list();
-      if (t.list.empty()) fail_at(lb.pos, R"(expected at least one value in the list after "in", found [])");
+      if (t.list.empty())
+        fail_at(lb.pos, R"(expected at least one value in the list after "in", found [])");
     } else if (at_keyword("between")) {
       next();
       t.kind = TestKind::between;
@@ -1082,8 +1175,9 @@ class Parser {
         op.source = Source::literal;
         op.literal = parse_list();
         if (!subject && (peek().kind == Tok::dot || peek().kind == Tok::lbracket)) {
-          fail(peek(), "an operator or the end of the list operand (right of an operator, \"[\" "
-                       "starts a list; to use a path such as [0].x, write it on the left)");
+          fail(peek(),
+               "an operator or the end of the list operand (right of an operator, \"[\" "
+               "starts a list; to use a path such as [0].x, write it on the left)");
         }
         return op;
       case Tok::ident:
@@ -1094,15 +1188,16 @@ class Parser {
           return op;
         }
         if (is_keyword(t.value)) {
-          fail_at(t.pos, "expected an operand, found keyword \"" + t.value +
-                             "\" (write [\"" + t.value + "\"] for a field of that name)");
+          fail_at(t.pos, "expected an operand, found keyword \"" + t.value + "\" (write [\"" +
+                             t.value + "\"] for a field of that name)");
         }
         next();
         op.source = Source::document;
         op.path.push_back(Segment{SegmentType::key, t.value, 0});
         parse_path_tail(op);
         return op;
-      default: break;
+      default:
+        break;
     }
     fail(t, "an operand");
   }
@@ -1146,8 +1241,9 @@ class Parser {
         fail(in, R"(an index or a quoted key after "[" ([*] is only allowed in conditions))");
       }
       if (!allow_star_) {
-        fail(in, "a path without [*] here (use all(), any(), none() or count() to go over "
-                 "the elements of an array)");
+        fail(in,
+             "a path without [*] here (use all(), any(), none() or count() to go over "
+             "the elements of an array)");
       }
       if (op.star_at.size() >= kMaxStarsPerPath) {
         fail(in, "at most " + std::to_string(kMaxStarsPerPath) + " [*] in one path");
@@ -1198,9 +1294,14 @@ class Parser {
   json parse_literal() {
     const Token& t = peek();
     switch (t.kind) {
-      case Tok::number: next(); return number_value(t);
-      case Tok::string: next(); return json(t.value);
-      case Tok::lbracket: return parse_list();
+      case Tok::number:
+        next();
+        return number_value(t);
+      case Tok::string:
+        next();
+        return json(t.value);
+      case Tok::lbracket:
+        return parse_list();
       case Tok::ident:
         if (t.value == "true" || t.value == "false") {
           next();
@@ -1211,7 +1312,8 @@ class Parser {
           return json(nullptr);
         }
         break;
-      default: break;
+      default:
+        break;
     }
     fail(t, "a literal (number, string, true, false, null or list)");
   }
@@ -1281,8 +1383,12 @@ std::string render_path(const Operand& op, std::size_t nsegs, const std::size_t*
   for (std::size_t i = 0; i < nsegs && i < op.path.size(); ++i) {
     const Segment& s = op.path[i];
     switch (s.type) {
-      case SegmentType::key: append_key(out, s.key); break;
-      case SegmentType::index: append_index(out, s.index); break;
+      case SegmentType::key:
+        append_key(out, s.key);
+        break;
+      case SegmentType::index:
+        append_index(out, s.index);
+        break;
       case SegmentType::star:
         if (star < nidx) {
           append_index(out, idx[star]);
@@ -1313,10 +1419,13 @@ std::string or_root(std::string rendered) {
 /// How an operand is named in messages.
 std::string operand_desc(const Operand& op, const Ctx& ctx) {
   switch (op.source) {
-    case Source::literal: return render_value(op.literal);
-    case Source::variable: return "$" + op.name;
+    case Source::literal:
+      return render_value(op.literal);
+    case Source::variable:
+      return "$" + op.name;
     case Source::document:
-    case Source::artifact: break;
+    case Source::artifact:
+      break;
   }
   return or_root(render_path(op, op.path.size(), nullptr, 0, ctx.scope));
 }
@@ -1336,8 +1445,8 @@ struct Walk {
   enum class Fail { none, missing_key, index_out_of_range, wrong_type };
   const json* value = nullptr;
   Fail fail = Fail::none;
-  std::size_t failed = 0;         ///< Segment that could not be followed.
-  const json* parent = nullptr;   ///< Value that segment was applied to.
+  std::size_t failed = 0;        ///< Segment that could not be followed.
+  const json* parent = nullptr;  ///< Value that segment was applied to.
 };
 
 Walk walk(const json& start, const std::vector<Segment>& path, std::size_t from, std::size_t to) {
@@ -1378,14 +1487,15 @@ ConditionOutcome path_error(const Operand& op, const Walk& w, const std::size_t*
                               count_of(w.parent->size(), "element") + ")",
                           Errc::not_found);
     case Walk::Fail::wrong_type:
-    case Walk::Fail::none: break;
+    case Walk::Fail::none:
+      break;
   }
   const SegmentType t = op.path[w.failed].type;
-  ConditionOutcome o = make_outcome(
-      Kind::type_mismatch,
-      parent + ": expected " + (t == SegmentType::key ? "an object" : "an array") + ", found " +
-          describe_found(*w.parent),
-      Errc::type_mismatch);
+  ConditionOutcome o =
+      make_outcome(Kind::type_mismatch,
+                   parent + ": expected " + (t == SegmentType::key ? "an object" : "an array") +
+                       ", found " + describe_found(*w.parent),
+                   Errc::type_mismatch);
   o.observed = sanitize(*w.parent);
   return o;
 }
@@ -1400,8 +1510,9 @@ Base artifact_base(const std::string& name, const Ctx& ctx) {
   Base b;
   if (!ctx.env->artifact) {
     b.error = make_outcome(Kind::unavailable,
-                           "@" + name + ": other artifacts cannot be read here (no artifact "
-                                        "loader in the evaluation environment)",
+                           "@" + name +
+                               ": other artifacts cannot be read here (no artifact "
+                               "loader in the evaluation environment)",
                            Errc::unavailable);
     return b;
   }
@@ -1416,8 +1527,9 @@ Base artifact_base(const std::string& name, const Ctx& ctx) {
     return b;
   }
   if (*r == nullptr) {
-    b.error = make_outcome(Kind::unavailable, "@" + name + ": the artifact loader returned no document",
-                           Errc::internal);
+    b.error =
+        make_outcome(Kind::unavailable, "@" + name + ": the artifact loader returned no document",
+                     Errc::internal);
     return b;
   }
   b.doc = *r;
@@ -1440,7 +1552,9 @@ struct Resolved {
 Resolved resolve(const Operand& op, const json& doc, const Ctx& ctx) {
   Resolved r;
   switch (op.source) {
-    case Source::literal: r.value = &op.literal; return r;
+    case Source::literal:
+      r.value = &op.literal;
+      return r;
     case Source::variable:
       r.value = ctx.env->var ? ctx.env->var(op.name) : nullptr;
       if (r.value == nullptr) {
@@ -1449,7 +1563,8 @@ Resolved resolve(const Operand& op, const json& doc, const Ctx& ctx) {
       }
       return r;
     case Source::document:
-    case Source::artifact: break;
+    case Source::artifact:
+      break;
   }
   Base base = operand_base(op, doc, ctx);
   if (base.doc == nullptr) {
@@ -1487,8 +1602,8 @@ class DescFn {
 ConditionOutcome type_mismatch(const std::string& desc, std::string_view expected,
                                const json& found) {
   ConditionOutcome o = make_outcome(
-      Kind::type_mismatch, desc + ": expected " + std::string(expected) + ", found " +
-                               describe_found(found),
+      Kind::type_mismatch,
+      desc + ": expected " + std::string(expected) + ", found " + describe_found(found),
       Errc::type_mismatch);
   o.observed = sanitize(found);
   return o;
@@ -1500,9 +1615,9 @@ ConditionOutcome not_finite(const std::string& desc, const json& found) {
     o = make_outcome(Kind::not_finite,
                      desc + ": expected a finite number, found " + render_value(found));
   } else {
-    o = make_outcome(Kind::not_finite,
-                     desc + ": expected finite numbers, found NaN or Infinity in " +
-                         render_value(found));
+    o = make_outcome(
+        Kind::not_finite,
+        desc + ": expected finite numbers, found NaN or Infinity in " + render_value(found));
   }
   o.observed = sanitize(found);
   return o;
@@ -1526,23 +1641,30 @@ std::string tail_text(const Test& t, const json* b, const json* c, const DescFn&
   switch (t.kind) {
     case TestKind::compare:
       return std::string(op_text(t.op)) + " " + side_text(t.rhs, *b, desc, 1);
-    case TestKind::in: return "in " + render_value(t.list);
-    case TestKind::not_in: return "not in " + render_value(t.list);
+    case TestKind::in:
+      return "in " + render_value(t.list);
+    case TestKind::not_in:
+      return "not in " + render_value(t.list);
     case TestKind::between:
       return "between " + side_text(t.rhs, *b, desc, 1) + " and " + side_text(t.hi, *c, desc, 2);
-    case TestKind::matches: return (violated ? "to match " : "matches ") + quote(t.pattern);
+    case TestKind::matches:
+      return (violated ? "to match " : "matches ") + quote(t.pattern);
   }
   return {};
 }
 
 json expected_json(const Test& t, const json* b, const json* c) {
   switch (t.kind) {
-    case TestKind::compare: return json{{"op", op_text(t.op)}, {"value", sanitize(*b)}};
-    case TestKind::in: return json{{"op", "in"}, {"values", t.list}};
-    case TestKind::not_in: return json{{"op", "not in"}, {"values", t.list}};
+    case TestKind::compare:
+      return json{{"op", op_text(t.op)}, {"value", sanitize(*b)}};
+    case TestKind::in:
+      return json{{"op", "in"}, {"values", t.list}};
+    case TestKind::not_in:
+      return json{{"op", "not in"}, {"values", t.list}};
     case TestKind::between:
       return json{{"op", "between"}, {"min", sanitize(*b)}, {"max", sanitize(*c)}};
-    case TestKind::matches: return json{{"op", "matches"}, {"pattern", t.pattern}};
+    case TestKind::matches:
+      return json{{"op", "matches"}, {"pattern", t.pattern}};
   }
   return nullptr;
 }
@@ -1604,9 +1726,8 @@ ConditionOutcome eval_test(const Test& t, const json& a, const json* b, const js
         }
       }
       if (!shares_class) {
-        return type_mismatch(desc(0), list_classes(t.list) + " (to look up in " +
-                                          render_value(t.list) + ")",
-                             a);
+        return type_mismatch(
+            desc(0), list_classes(t.list) + " (to look up in " + render_value(t.list) + ")", a);
       }
       holds = found == (t.kind == TestKind::in);
       break;
@@ -1634,10 +1755,10 @@ ConditionOutcome eval_test(const Test& t, const json& a, const json* b, const js
       try {
         holds = std::regex_match(s, t.regex);
       } catch (const std::regex_error& e) {
-        return make_outcome(Kind::unavailable,
-                            desc(0) + ": could not match against " + quote(t.pattern) + ": " +
-                                e.what(),
-                            Errc::internal);
+        return make_outcome(
+            Kind::unavailable,
+            desc(0) + ": could not match against " + quote(t.pattern) + ": " + e.what(),
+            Errc::internal);
       }
       break;
     }
@@ -1671,11 +1792,11 @@ std::optional<ConditionOutcome> expand(const Operand& op, const json& value, std
     return std::nullopt;
   }
   if (!w.value->is_array()) {
-    ConditionOutcome o = make_outcome(
-        Kind::type_mismatch,
-        or_root(render_path(op, until, idx.data(), level, ctx.scope)) +
-            ": expected an array, found " + describe_found(*w.value),
-        Errc::type_mismatch);
+    ConditionOutcome o =
+        make_outcome(Kind::type_mismatch,
+                     or_root(render_path(op, until, idx.data(), level, ctx.scope)) +
+                         ": expected an array, found " + describe_found(*w.value),
+                     Errc::type_mismatch);
     o.observed = sanitize(*w.value);
     return o;
   }
@@ -1689,8 +1810,7 @@ std::optional<ConditionOutcome> expand(const Operand& op, const json& value, std
 
 /// "no elements at results[*]": the path up to its last [*].
 std::string empty_message(const Operand& op, const Ctx& ctx) {
-  return "no elements at " +
-         or_root(render_path(op, op.star_at.back() + 1, nullptr, 0, ctx.scope));
+  return "no elements at " + or_root(render_path(op, op.star_at.back() + 1, nullptr, 0, ctx.scope));
 }
 
 ConditionOutcome eval_test_node(const Test& t, const json& doc, const Ctx& ctx) {
@@ -1774,9 +1894,15 @@ ConditionOutcome eval_quantified(const ConditionNode& node, const json& doc, con
   }
   bool holds = false;
   switch (q) {
-    case Quantifier::all: holds = satisfied == total; break;
-    case Quantifier::any: holds = satisfied > 0; break;
-    case Quantifier::none: holds = satisfied == 0; break;
+    case Quantifier::all:
+      holds = satisfied == total;
+      break;
+    case Quantifier::any:
+      holds = satisfied > 0;
+      break;
+    case Quantifier::none:
+      holds = satisfied == 0;
+      break;
   }
   ConditionOutcome o;
   o.kind = holds ? Kind::satisfied : Kind::violated;
@@ -1845,9 +1971,7 @@ ConditionOutcome eval_count(const ConditionNode& node, const json& doc, const Ct
   if (auto e = expand(node.path, *base.doc, 0, 0, idx, ctx, visit, stop)) return std::move(*e);
   if (element_error) return std::move(*element_error);
 
-  auto desc = [&](int which) {
-    return which == 0 ? node.count_text : operand_desc(t.rhs, ctx);
-  };
+  auto desc = [&](int which) { return which == 0 ? node.count_text : operand_desc(t.rhs, ctx); };
   const DescFn d(desc);
   // The count is a number by construction; only the other side can have the wrong type.
   if (auto e = require_number(*rhs.value, d, 1)) return std::move(*e);
@@ -1947,12 +2071,18 @@ ConditionOutcome eval_negation(const ConditionNode& node, const json& doc, const
 ConditionOutcome eval_node(const ConditionNode& node, const json& doc, const Ctx& ctx) {
   switch (node.type) {
     case ConditionNode::Type::conjunction:
-    case ConditionNode::Type::disjunction: return eval_chain(node, doc, ctx);
-    case ConditionNode::Type::negation: return eval_negation(node, doc, ctx);
-    case ConditionNode::Type::test: return eval_test_node(node.test, doc, ctx);
-    case ConditionNode::Type::quantified: return eval_quantified(node, doc, ctx);
-    case ConditionNode::Type::count: return eval_count(node, doc, ctx);
-    case ConditionNode::Type::exists: return eval_exists(node, doc, ctx);
+    case ConditionNode::Type::disjunction:
+      return eval_chain(node, doc, ctx);
+    case ConditionNode::Type::negation:
+      return eval_negation(node, doc, ctx);
+    case ConditionNode::Type::test:
+      return eval_test_node(node.test, doc, ctx);
+    case ConditionNode::Type::quantified:
+      return eval_quantified(node, doc, ctx);
+    case ConditionNode::Type::count:
+      return eval_count(node, doc, ctx);
+    case ConditionNode::Type::exists:
+      return eval_exists(node, doc, ctx);
   }
   return make_outcome(Kind::unavailable, "unknown condition node", Errc::internal);
 }
@@ -1976,13 +2106,20 @@ ConditionOutcome internal_failure(std::string_view text, const char* what) noexc
 
 std::string_view to_string(ConditionOutcome::Kind kind) noexcept {
   switch (kind) {
-    case Kind::satisfied: return "satisfied";
-    case Kind::violated: return "violated";
-    case Kind::missing: return "missing";
-    case Kind::type_mismatch: return "type_mismatch";
-    case Kind::not_finite: return "not_finite";
-    case Kind::empty: return "empty";
-    case Kind::unavailable: return "unavailable";
+    case Kind::satisfied:
+      return "satisfied";
+    case Kind::violated:
+      return "violated";
+    case Kind::missing:
+      return "missing";
+    case Kind::type_mismatch:
+      return "type_mismatch";
+    case Kind::not_finite:
+      return "not_finite";
+    case Kind::empty:
+      return "empty";
+    case Kind::unavailable:
+      return "unavailable";
   }
   return "unavailable";
 }
@@ -2062,10 +2199,9 @@ Result<const nlohmann::json*> JsonPath::find(const nlohmann::json& doc) const {
                             where(i) + ": expected an array, found " + describe_found(*cur));
         }
         if (s.index >= cur->size()) {
-          return make_error(Errc::not_found, "index " + std::to_string(s.index) +
-                                                 " is out of range at " + where(i) +
-                                                 " (array has " +
-                                                 count_of(cur->size(), "element") + ")");
+          return make_error(Errc::not_found,
+                            "index " + std::to_string(s.index) + " is out of range at " + where(i) +
+                                " (array has " + count_of(cur->size(), "element") + ")");
         }
         cur = &(*cur)[s.index];
       } else {

@@ -4,8 +4,9 @@
 
 namespace stagecheck {
 
-CheckOutcome evaluate_conditions(const std::vector<Condition>& conditions, const nlohmann::json& doc,
-                                 const EvalEnv& env, std::string_view artifact_path) {
+CheckOutcome evaluate_conditions(const std::vector<Condition>& conditions,
+                                 const nlohmann::json& doc, const EvalEnv& env,
+                                 std::string_view artifact_path) {
   CheckOutcome out;
   out.observed = nlohmann::json::object();
   out.expected = nlohmann::json::array();
@@ -37,17 +38,18 @@ CheckOutcome evaluate_conditions(const std::vector<Condition>& conditions, const
     out.status = Status::fail;
     out.message = failed.size() == 1
                       ? fmt::format("{}: {}", artifact_path, failed.front())
-                      : fmt::format("{}: {} of {} conditions failed: {}", artifact_path, failed.size(),
-                                    n, fmt::join(failed, "; "));
+                      : fmt::format("{}: {} of {} conditions failed: {}", artifact_path,
+                                    failed.size(), n, fmt::join(failed, "; "));
   } else if (!unevaluated.empty()) {
     out.status = Status::error;
-    out.message = fmt::format("{}: could not evaluate: {}", artifact_path,
-                              fmt::join(unevaluated, "; "));
+    out.message =
+        fmt::format("{}: could not evaluate: {}", artifact_path, fmt::join(unevaluated, "; "));
   } else {
     out.status = Status::pass;
     // Show what was observed on a passing check too, as long as it stays one readable line.
     std::vector<std::string> seen;
-    for (const auto& row : out.details["conditions"]) seen.push_back(row["message"].get<std::string>());
+    for (const auto& row : out.details["conditions"])
+      seen.push_back(row["message"].get<std::string>());
     std::string joined = fmt::format("{}", fmt::join(seen, "; "));
     out.message = joined.size() <= 240
                       ? fmt::format("{}: {}", artifact_path, joined)

@@ -1,5 +1,5 @@
-#include "text_util.hpp"
 #include "stagecheck/console_reporter.hpp"
+#include "text_util.hpp"
 
 #include <unistd.h>
 
@@ -115,7 +115,6 @@ std::string truncated(std::string text, std::size_t limit) {
   text += "\u2026";
   return text;
 }
-
 
 /// Compact JSON for an evidence line; a bare non-finite number prints as NaN, not "NaN".
 std::string compact(const json& value) {

@@ -12,10 +12,11 @@ namespace stagecheck {
 std::string RunOutcome::summary() const {
   if (!report) return fmt::format("stagecheck: no run (exit 2): {}", error);
   const Summary& s = report->summary;
-  return fmt::format("stagecheck: {} (exit {}): {} checks, {} pass, {} fail, {} warn, {} skipped, "
-                     "{} blocked, {} error",
-                     report->verdict(), static_cast<int>(exit_code), s.total, s.pass, s.fail, s.warn,
-                     s.skipped, s.blocked, s.error);
+  return fmt::format(
+      "stagecheck: {} (exit {}): {} checks, {} pass, {} fail, {} warn, {} skipped, "
+      "{} blocked, {} error",
+      report->verdict(), static_cast<int>(exit_code), s.total, s.pass, s.fail, s.warn, s.skipped,
+      s.blocked, s.error);
 }
 
 RunOutcome run_spec(const RunRequest& request) {

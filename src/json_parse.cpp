@@ -18,11 +18,11 @@
 
 #include <fmt/format.h>
 
-#include "text_util.hpp"
-#include "yaml_convert.hpp"
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion (not included by yaml.h in 0.7)
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
+#include "text_util.hpp"
+#include "yaml_convert.hpp"
 
 #include "stagecheck/artifact.hpp"
 

@@ -1,5 +1,5 @@
-#include "text_util.hpp"
 #include "stagecheck/json_reporter.hpp"
+#include "text_util.hpp"
 
 #include <cmath>
 #include <utility>
@@ -12,7 +12,6 @@ namespace {
 using detail::preserve_non_finite;
 
 using nlohmann::json;
-
 
 json evidence(const json& value) {
   json copy = value;

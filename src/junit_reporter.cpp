@@ -1,5 +1,5 @@
-#include "text_util.hpp"
 #include "stagecheck/junit_reporter.hpp"
+#include "text_util.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -121,7 +121,6 @@ std::string seconds(double milliseconds) {
   if (!std::isfinite(milliseconds) || milliseconds < 0) milliseconds = 0;
   return fmt::format("{:.3f}", milliseconds / 1000.0);
 }
-
 
 /// Compact JSON for evidence lines; a bare non-finite number prints as NaN, not "NaN".
 std::string compact(const json& value) {

@@ -1,5 +1,5 @@
-#include "text_util.hpp"
 #include "stagecheck/local_store.hpp"
+#include "text_util.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -87,7 +87,6 @@ std::string errno_text(int err) {
   const char* text = ::strerror_r(err, buffer, sizeof buffer);
   return text != nullptr ? std::string(text) : fmt::format("errno {}", err);
 }
-
 
 std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +

@@ -33,8 +33,7 @@ Result<std::string> segment_value(const nlohmann::json& value, bool multi_segmen
                                   what, value.type_name(), value.dump()));
   }
   if (text.empty()) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("path '{}': {} is empty", tmpl, what));
+    return make_error(Errc::invalid_argument, fmt::format("path '{}': {} is empty", tmpl, what));
   }
   if (multi_segment) {
     if (auto ok = validate_store_path(text); !ok) {
@@ -94,7 +93,8 @@ Result<PathTemplate> PathTemplate::parse(std::string_view text) {
       inner.remove_prefix(1);
       auto dot = inner.find_first_of(".[");
       std::string_view name = inner.substr(0, dot);
-      std::string_view field = dot == std::string_view::npos ? std::string_view{} : inner.substr(dot);
+      std::string_view field =
+          dot == std::string_view::npos ? std::string_view{} : inner.substr(dot);
       if (!field.empty() && field.front() == '.') field.remove_prefix(1);
       if (!valid_name(name) || field.empty()) {
         return make_error(Errc::spec_error,
@@ -103,8 +103,8 @@ Result<PathTemplate> PathTemplate::parse(std::string_view text) {
                                       text, i + 1, inner));
       }
       if (auto p = JsonPath::parse(field); !p) {
-        return make_error(Errc::spec_error, fmt::format("path '{}': column {}: {}", text, i + 1,
-                                                        p.error().message));
+        return make_error(Errc::spec_error,
+                          fmt::format("path '{}': column {}: {}", text, i + 1, p.error().message));
       }
       t.parts_.push_back(Part{Part::Kind::artifact_field, std::string(name), std::string(field)});
     } else {
@@ -150,8 +150,9 @@ Result<std::string> PathTemplate::expand(const TemplateEnv& env) const {
       }
       case Part::Kind::artifact_field: {
         if (!env.artifact) {
-          return make_error(Errc::invalid_argument,
-                            fmt::format("path '{}': artifact fields are not available here", text_));
+          return make_error(
+              Errc::invalid_argument,
+              fmt::format("path '{}': artifact fields are not available here", text_));
         }
         auto doc = env.artifact(part.text);
         if (!doc) {
@@ -167,9 +168,8 @@ Result<std::string> PathTemplate::expand(const TemplateEnv& env) const {
                             fmt::format("path '{}' cannot be built: artifact '{}': {}", text_,
                                         part.text, value.error().message));
         }
-        auto seg = segment_value(**value, false,
-                                 fmt::format("field {} of artifact '{}'", part.field, part.text),
-                                 text_);
+        auto seg = segment_value(
+            **value, false, fmt::format("field {} of artifact '{}'", part.field, part.text), text_);
         if (!seg) return std::move(seg).error();
         out += *seg;
         break;

@@ -40,10 +40,11 @@ Result<void> refuse_writable(const std::filesystem::path& path, const char* what
                       fmt::format("plugin {} '{}': {}", what, path.string(), std::strerror(errno)));
   }
   if ((st.st_mode & S_IWOTH) != 0) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin {} '{}' is world-writable (mode {:04o}); refusing to load "
-                                  "code anyone can replace",
-                                  what, path.string(), st.st_mode & 07777));
+    return make_error(
+        Errc::plugin_error,
+        fmt::format("plugin {} '{}' is world-writable (mode {:04o}); refusing to load "
+                    "code anyone can replace",
+                    what, path.string(), st.st_mode & 07777));
   }
   return {};
 }
@@ -68,7 +69,8 @@ std::filesystem::path PluginLoader::default_dir() {
 
 Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   const std::string file = path.string();
-  if (auto ok = refuse_writable(path.parent_path().empty() ? "." : path.parent_path(), "folder"); !ok) {
+  if (auto ok = refuse_writable(path.parent_path().empty() ? "." : path.parent_path(), "folder");
+      !ok) {
     return ok;
   }
   if (auto ok = refuse_writable(path, "file"); !ok) return ok;
@@ -77,8 +79,7 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   std::error_code ec;
   const std::filesystem::path real = std::filesystem::canonical(path, ec);
   if (ec) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin file '{}': {}", file, ec.message()));
+    return make_error(Errc::plugin_error, fmt::format("plugin file '{}': {}", file, ec.message()));
   }
   if (real != std::filesystem::absolute(path).lexically_normal()) {
     if (auto ok = refuse_writable(real.parent_path(), "folder"); !ok) return ok;
@@ -110,8 +111,9 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
     return make_error(Errc::plugin_error,
                       fmt::format("plugin '{}': its entry point threw: {}", file, e.what()));
   } catch (...) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin '{}': its entry point threw a non-standard exception", file));
+    return make_error(
+        Errc::plugin_error,
+        fmt::format("plugin '{}': its entry point threw a non-standard exception", file));
   }
   if (info == nullptr) {
     return make_error(Errc::plugin_error,
@@ -135,8 +137,9 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
                                   file, name, version, tag, library_tag()));
   }
   if (name.empty() || info->register_checks == nullptr) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin '{}': its plugin info has no name or no register callback", file));
+    return make_error(
+        Errc::plugin_error,
+        fmt::format("plugin '{}': its plugin info has no name or no register callback", file));
   }
   const std::string owner = fmt::format("plugin {} {} ({})", name, version, file);
   QueueRegistrar registrar;
@@ -159,10 +162,11 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
   std::vector<std::string> names;
   for (const auto& item : registrar.entries_) {
     if (item.info.type.empty() || !item.factory) {
-      return make_error(Errc::plugin_error,
-                        fmt::format("{}: registration failed: a check type {} (nothing was registered)",
-                                    owner, item.info.type.empty() ? "has an empty name"
-                                                                  : "'" + item.info.type + "' has no factory"));
+      return make_error(
+          Errc::plugin_error,
+          fmt::format("{}: registration failed: a check type {} (nothing was registered)", owner,
+                      item.info.type.empty() ? "has an empty name"
+                                             : "'" + item.info.type + "' has no factory"));
     }
     if (const auto* existing = registry_.find(item.info.type)) {
       return make_error(Errc::plugin_error,
@@ -176,7 +180,8 @@ Result<void> PluginLoader::load_file(const std::filesystem::path& path) {
     names.push_back(item.info.type);
   }
   for (auto& item : registrar.entries_) {
-    if (auto ok = registry_.add(std::move(item.info), std::move(item.factory), owner); !ok) return ok;
+    if (auto ok = registry_.add(std::move(item.info), std::move(item.factory), owner); !ok)
+      return ok;
   }
   plugins_.push_back(LoadedPlugin{file, name, version, std::move(names)});
   return {};
@@ -200,19 +205,21 @@ Result<void> PluginLoader::load_all(const std::vector<std::filesystem::path>& di
 Result<void> PluginLoader::load_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin folder '{}' does not exist or is not a folder", dir.string()));
+    return make_error(
+        Errc::plugin_error,
+        fmt::format("plugin folder '{}' does not exist or is not a folder", dir.string()));
   }
   if (auto ok = refuse_writable(dir, "folder"); !ok) return ok;
   std::vector<std::filesystem::path> files;
   std::filesystem::directory_iterator it(dir, ec);
   for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     std::error_code type_ec;
-    if (it->path().extension() == ".so" && it->is_regular_file(type_ec)) files.push_back(it->path());
+    if (it->path().extension() == ".so" && it->is_regular_file(type_ec))
+      files.push_back(it->path());
   }
   if (ec) {
-    return make_error(Errc::plugin_error,
-                      fmt::format("plugin folder '{}' cannot be read: {}", dir.string(), ec.message()));
+    return make_error(Errc::plugin_error, fmt::format("plugin folder '{}' cannot be read: {}",
+                                                      dir.string(), ec.message()));
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {

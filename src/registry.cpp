@@ -6,25 +6,38 @@ namespace stagecheck {
 
 const char* to_string(ParamType type) noexcept {
   switch (type) {
-    case ParamType::string: return "string";
-    case ParamType::integer: return "integer";
-    case ParamType::number: return "number";
-    case ParamType::boolean: return "boolean";
-    case ParamType::string_list: return "list of strings";
-    case ParamType::condition_list: return "list of conditions";
-    case ParamType::condition: return "condition";
-    case ParamType::path: return "path template";
-    case ParamType::path_list: return "list of path templates";
-    case ParamType::artifact: return "artifact name or path";
-    case ParamType::object: return "mapping";
-    case ParamType::any: return "any";
+    case ParamType::string:
+      return "string";
+    case ParamType::integer:
+      return "integer";
+    case ParamType::number:
+      return "number";
+    case ParamType::boolean:
+      return "boolean";
+    case ParamType::string_list:
+      return "list of strings";
+    case ParamType::condition_list:
+      return "list of conditions";
+    case ParamType::condition:
+      return "condition";
+    case ParamType::path:
+      return "path template";
+    case ParamType::path_list:
+      return "list of path templates";
+    case ParamType::artifact:
+      return "artifact name or path";
+    case ParamType::object:
+      return "mapping";
+    case ParamType::any:
+      return "any";
   }
   return "any";
 }
 
 Result<void> Registry::add(CheckInfo info, CheckFactory factory, std::string source) {
   if (info.type.empty()) {
-    return make_error(Errc::plugin_error, fmt::format("{}: a check type has an empty name", source));
+    return make_error(Errc::plugin_error,
+                      fmt::format("{}: a check type has an empty name", source));
   }
   if (!factory) {
     return make_error(Errc::plugin_error,

@@ -22,7 +22,8 @@ double ms_since(Clock::time_point start) {
 std::string utc_now_rfc3339() {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
@@ -53,8 +54,8 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
   try {
     out = sc.check->run(ctx);
   } catch (const std::exception& e) {
-    out = CheckOutcome::error(fmt::format("check '{}' (type {}) threw an exception: {}", sc.id,
-                                          sc.type, e.what()));
+    out = CheckOutcome::error(
+        fmt::format("check '{}' (type {}) threw an exception: {}", sc.id, sc.type, e.what()));
   } catch (...) {
     out = CheckOutcome::error(
         fmt::format("check '{}' (type {}) threw a non-standard exception", sc.id, sc.type));
@@ -90,10 +91,11 @@ bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
     Status ds = d->result.status;
     if (ds == Status::fail || ds == Status::error || ds == Status::blocked) {
       sr.result.status = Status::blocked;
-      sr.result.reason = ds == Status::blocked
-                             ? fmt::format("depends on '{}', which is blocked ({})", dep, d->result.reason)
-                             : fmt::format("depends on '{}', which {}", dep,
-                                           ds == Status::fail ? "failed" : "could not be evaluated");
+      sr.result.reason =
+          ds == Status::blocked
+              ? fmt::format("depends on '{}', which is blocked ({})", dep, d->result.reason)
+              : fmt::format("depends on '{}', which {}", dep,
+                            ds == Status::fail ? "failed" : "could not be evaluated");
       return false;
     }
   }
@@ -101,7 +103,8 @@ bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
     const StageRun* d = by_id.at(dep);
     if (d->result.status == Status::skipped) {
       sr.result.status = Status::skipped;
-      sr.result.reason = fmt::format("depends on '{}', which was skipped: {}", dep, d->result.reason);
+      sr.result.reason =
+          fmt::format("depends on '{}', which was skipped: {}", dep, d->result.reason);
       return false;
     }
   }
@@ -125,10 +128,9 @@ bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
     switch (r.kind) {
       case ConditionOutcome::Kind::satisfied:
         sr.result.status = Status::skipped;
-        sr.result.reason = fmt::format("skip_if holds on {}: {}", ctx.artifacts().empty()
-                                                                       ? rule.artifact.label()
-                                                                       : ctx.artifacts().front(),
-                                       r.message);
+        sr.result.reason = fmt::format(
+            "skip_if holds on {}: {}",
+            ctx.artifacts().empty() ? rule.artifact.label() : ctx.artifacts().front(), r.message);
         return false;
       case ConditionOutcome::Kind::violated:
       case ConditionOutcome::Kind::missing:
@@ -189,7 +191,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   for (auto* r : reporters) r->begin(info);
 
   detail::RunState run(spec_, store_, options_.limits, options_.cancel);
-  unsigned jobs = options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs =
+      options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
 
   std::vector<StageRun> runs(spec_.stages.size());
   std::map<std::string, const StageRun*> by_id;

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,13 +22,20 @@ namespace stagecheck {
 
 std::string_view to_string(VarType type) noexcept {
   switch (type) {
-    case VarType::string: return "string";
-    case VarType::segment: return "segment";
-    case VarType::store_path: return "store_path";
-    case VarType::integer: return "integer";
-    case VarType::number: return "number";
-    case VarType::boolean: return "boolean";
-    case VarType::local_path: return "local_path";
+    case VarType::string:
+      return "string";
+    case VarType::segment:
+      return "segment";
+    case VarType::store_path:
+      return "store_path";
+    case VarType::integer:
+      return "integer";
+    case VarType::number:
+      return "number";
+    case VarType::boolean:
+      return "boolean";
+    case VarType::local_path:
+      return "local_path";
   }
   return "string";
 }
@@ -73,7 +80,8 @@ bool valid_identifier(std::string_view s) {
   if (s.empty()) return false;
   auto start = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
   if (!start(s.front())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
 }
 
 bool valid_id(std::string_view s) {
@@ -96,9 +104,12 @@ std::string join(const std::vector<std::string>& items) {
 std::string describe_node(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return "null";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Undefined:
+      return "null";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
     case YAML::NodeType::Scalar: {
       nlohmann::json v = scalar_to_json(node);
       if (v.is_string()) return fmt::format("string \"{}\"", node.Scalar());
@@ -122,7 +133,8 @@ std::string fnv1a64(std::string_view text) {
 
 class Loader {
  public:
-  Loader(std::string file, const SpecOptions& options) : file_(std::move(file)), options_(options) {}
+  Loader(std::string file, const SpecOptions& options)
+      : file_(std::move(file)), options_(options) {}
 
   Result<Spec> load(std::string_view text) {
     spec_.source = file_;
@@ -134,18 +146,20 @@ class Loader {
     try {
       std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
       if (docs.size() != 1) {
-        return make_error(Errc::spec_error,
-                          fmt::format("{}: expected exactly one YAML document, found {}", file_,
-                                      docs.size()));
+        return make_error(
+            Errc::spec_error,
+            fmt::format("{}: expected exactly one YAML document, found {}", file_, docs.size()));
       }
       root = docs.front();
     } catch (const YAML::Exception& e) {
       // `${...}` opens a flow mapping inside [...] or {...}: the commonest spec typo.
-      std::string hint = e.msg.find("flow") != std::string::npos && text.find("${") != std::string_view::npos
-                             ? " (inside [...] or {...}, quote values that contain ${...})"
-                             : "";
-      return make_error(Errc::spec_error, fmt::format("{}:{}:{}: YAML syntax error: {}{}", file_,
-                                                      e.mark.line + 1, e.mark.column + 1, e.msg, hint));
+      std::string hint =
+          e.msg.find("flow") != std::string::npos && text.find("${") != std::string_view::npos
+              ? " (inside [...] or {...}, quote values that contain ${...})"
+              : "";
+      return make_error(Errc::spec_error,
+                        fmt::format("{}:{}:{}: YAML syntax error: {}{}", file_, e.mark.line + 1,
+                                    e.mark.column + 1, e.msg, hint));
     }
     if (!root.IsMap()) {
       return make_error(Errc::spec_error,
@@ -216,7 +230,8 @@ class Loader {
     if (!n) return std::nullopt;
     nlohmann::json v = n.IsScalar() ? scalar_to_json(n) : nlohmann::json();
     if (!v.is_boolean()) {
-      error(n, fmt::format("{}: '{}' must be true or false, found {}", where, key, describe_node(n)));
+      error(n,
+            fmt::format("{}: '{}' must be true or false, found {}", where, key, describe_node(n)));
       return std::nullopt;
     }
     return v.get<bool>();
@@ -277,9 +292,10 @@ class Loader {
       if (auto t = get_string(body, "type", where, false)) {
         auto vt = parse_var_type(*t);
         if (!vt) {
-          error(body["type"], fmt::format("{}: unknown type '{}' (expected one of: string, segment, "
-                                          "store_path, integer, number, boolean, local_path)",
-                                          where, *t));
+          error(body["type"],
+                fmt::format("{}: unknown type '{}' (expected one of: string, segment, "
+                            "store_path, integer, number, boolean, local_path)",
+                            where, *t));
           continue;
         }
         decl.type = *vt;
@@ -289,7 +305,8 @@ class Loader {
       if (auto d = get_string(body, "description", where, false)) decl.description = *d;
       if (YAML::Node def = body["default"]) {
         if (!def.IsScalar()) {
-          error(def, fmt::format("{}: default must be a scalar, found {}", where, describe_node(def)));
+          error(def,
+                fmt::format("{}: default must be a scalar, found {}", where, describe_node(def)));
         } else if (auto v = typed_value(decl, def.Scalar(), detail::is_plain_scalar(def), where)) {
           decl.default_value = *v;
         } else {
@@ -305,8 +322,8 @@ class Loader {
   }
 
   // Converts text to the variable's type; sets last_conversion_error_ on failure.
-  std::optional<nlohmann::json> typed_value(const VarDecl& decl, const std::string& text, bool plain,
-                                            std::string_view where) {
+  std::optional<nlohmann::json> typed_value(const VarDecl& decl, const std::string& text,
+                                            bool plain, std::string_view where) {
     auto fail = [&](std::string_view why) -> std::optional<nlohmann::json> {
       last_conversion_error_ =
           fmt::format("{}: expected {}, found \"{}\"{}", where, to_string(decl.type), text,
@@ -381,9 +398,8 @@ class Loader {
       if (spec_.values.contains(decl.name)) continue;
       if (decl.required) {
         bool empty_given = given.count(decl.name) != 0;
-        error_at(decl.mark,
-                 fmt::format("required variable '{}' is {}: pass --var {}=VALUE", decl.name,
-                             empty_given ? "empty" : "missing", decl.name));
+        error_at(decl.mark, fmt::format("required variable '{}' is {}: pass --var {}=VALUE",
+                                        decl.name, empty_given ? "empty" : "missing", decl.name));
         continue;
       }
       spec_.values[decl.name] = decl.default_value;
@@ -466,7 +482,8 @@ class Loader {
 
   std::optional<Condition> parse_condition(const YAML::Node& node, std::string_view where) {
     if (!node.IsScalar() || scalar_to_json(node).is_null()) {
-      error(node, fmt::format("{}: expected a condition string, found {}", where, describe_node(node)));
+      error(node,
+            fmt::format("{}: expected a condition string, found {}", where, describe_node(node)));
       return std::nullopt;
     }
     auto c = Condition::parse(node.Scalar());
@@ -521,11 +538,13 @@ class Loader {
     for (const auto& kv : arts) {
       std::string name = kv.first.Scalar();
       if (!valid_identifier(name)) {
-        error(kv.first, fmt::format("'{}' is not a valid artifact name (letters, digits, '_')", name));
+        error(kv.first,
+              fmt::format("'{}' is not a valid artifact name (letters, digits, '_')", name));
         continue;
       }
       if (spec_.find_var(name) != nullptr) {
-        error(kv.first, fmt::format("artifact '{}' has the name of a variable; names must differ", name));
+        error(kv.first,
+              fmt::format("artifact '{}' has the name of a variable; names must differ", name));
       }
       ArtifactDecl decl;
       decl.ref.name = name;
@@ -551,7 +570,8 @@ class Loader {
                                               name, *f));
           }
         }
-        decl.ref.optional = get_bool(body, "optional", fmt::format("artifact '{}'", name)).value_or(false);
+        decl.ref.optional =
+            get_bool(body, "optional", fmt::format("artifact '{}'", name)).value_or(false);
         if (YAML::Node mb = body["max_bytes"]) {
           nlohmann::json v = mb.IsScalar() ? scalar_to_json(mb) : nlohmann::json();
           if (!v.is_number_integer() || v.get<std::int64_t>() <= 0) {
@@ -627,15 +647,17 @@ class Loader {
       stage.id = *id;
       std::string where = fmt::format("stage '{}'", stage.id);
       if (!valid_id(stage.id)) {
-        error(node["id"], fmt::format("stage id '{}' may only hold letters, digits, '_' and '-'",
-                                      stage.id));
+        error(node["id"],
+              fmt::format("stage id '{}' may only hold letters, digits, '_' and '-'", stage.id));
       }
       for (const auto& s : spec_.stages) {
-        if (s.id == stage.id) error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
+        if (s.id == stage.id)
+          error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
       }
-      check_keys(node, {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects",
-                        "checks"},
-                 where);
+      check_keys(
+          node,
+          {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects", "checks"},
+          where);
       stage.name = get_string(node, "name", where, false).value_or(stage.id);
       stage.description = get_string(node, "description", where, false).value_or("");
       if (YAML::Node deps = node["depends_on"]) {
@@ -661,7 +683,8 @@ class Loader {
       load_marker_list(stage, node["expects"], "expects", "expected artifact", where);
       if (YAML::Node checks = node["checks"]) {
         if (!checks.IsSequence()) {
-          error(checks, fmt::format("{}: 'checks' must be a list, found {}", where, describe_node(checks)));
+          error(checks,
+                fmt::format("{}: 'checks' must be a list, found {}", where, describe_node(checks)));
         } else {
           for (const auto& c : checks) load_check(stage, c);
         }
@@ -687,7 +710,8 @@ class Loader {
           if (st == 2) return true;
           chain.push_back(s.id);
           if (st == 1) {
-            error_at(s.mark, fmt::format("stage dependencies form a cycle: {}", fmt::join(chain, " -> ")));
+            error_at(s.mark,
+                     fmt::format("stage dependencies form a cycle: {}", fmt::join(chain, " -> ")));
             return false;
           }
           st = 1;
@@ -763,9 +787,10 @@ class Loader {
                                                         config.mark().str(), config.id(),
                                                         entry.info.type, entry.source, e.what()));
     } catch (...) {
-      made = make_error(Errc::plugin_error,
-                        fmt::format("{}: check '{}': the factory of '{}' ({}) threw", config.mark().str(),
-                                    config.id(), entry.info.type, entry.source));
+      made =
+          make_error(Errc::plugin_error,
+                     fmt::format("{}: check '{}': the factory of '{}' ({}) threw",
+                                 config.mark().str(), config.id(), entry.info.type, entry.source));
     }
     if (!made) {
       errors_.push_back(made.error().message);
@@ -798,7 +823,8 @@ class Loader {
     std::string full_id = fmt::format("{}.{}", stage.id, *id);
     std::string where = fmt::format("check '{}'", full_id);
     if (!valid_id(*id)) {
-      error(node["id"], fmt::format("check id '{}' may only hold letters, digits, '_' and '-'", *id));
+      error(node["id"],
+            fmt::format("check id '{}' may only hold letters, digits, '_' and '-'", *id));
     }
     for (const auto& c : stage.checks) {
       if (c.id == full_id) error(node["id"], fmt::format("check id '{}' is used twice", full_id));
@@ -807,8 +833,9 @@ class Loader {
     if (entry == nullptr) {
       std::vector<std::string> names;
       for (const auto* e : options_.registry->entries()) names.push_back(e->info.type);
-      error(node["type"], fmt::format("{}: unknown check type '{}' (known: {}); is its plugin loaded?",
-                                      where, *type, join(names)));
+      error(node["type"],
+            fmt::format("{}: unknown check type '{}' (known: {}); is its plugin loaded?", where,
+                        *type, join(names)));
       return;
     }
     Severity severity = Severity::error;
@@ -816,8 +843,8 @@ class Loader {
       if (auto s = parse_severity(*sev)) {
         severity = *s;
       } else {
-        error(node["severity"], fmt::format("{}: severity must be error or warning, found \"{}\"",
-                                            where, *sev));
+        error(node["severity"],
+              fmt::format("{}: severity must be error or warning, found \"{}\"", where, *sev));
       }
     }
     std::string description = get_string(node, "description", where, false).value_or("");
@@ -863,7 +890,8 @@ class Loader {
         config.set_value(ps.name, node.Scalar(), mark, true);
         return;
       case ParamType::integer:
-        if (!scalar.is_number_integer() || !detail::is_plain_scalar(node)) return expect("an integer");
+        if (!scalar.is_number_integer() || !detail::is_plain_scalar(node))
+          return expect("an integer");
         config.set_value(ps.name, scalar, mark, true);
         return;
       case ParamType::number:
@@ -976,12 +1004,13 @@ Result<Spec> load_spec_string(std::string_view text, std::string_view source_nam
 Result<Spec> load_spec_file(const std::filesystem::path& path, const SpecOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return make_error(Errc::spec_error,
-                      fmt::format("{}: cannot read the spec: {}", path.string(), std::strerror(errno)));
+    return make_error(Errc::spec_error, fmt::format("{}: cannot read the spec: {}", path.string(),
+                                                    std::strerror(errno)));
   }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    return make_error(Errc::spec_error, fmt::format("{}: is a folder, not a spec file", path.string()));
+    return make_error(Errc::spec_error,
+                      fmt::format("{}: is a folder, not a spec file", path.string()));
   }
   constexpr std::uint64_t kMaxSpecBytes = 16ull << 20;
   auto size = std::filesystem::file_size(path, ec);

@@ -12,32 +12,52 @@ namespace stagecheck {
 
 std::string_view to_string(Errc code) noexcept {
   switch (code) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::permission_denied: return "permission_denied";
-    case Errc::out_of_root: return "out_of_root";
-    case Errc::not_a_file: return "not_a_file";
-    case Errc::too_large: return "too_large";
-    case Errc::malformed: return "malformed";
-    case Errc::type_mismatch: return "type_mismatch";
-    case Errc::io_error: return "io_error";
-    case Errc::unavailable: return "unavailable";
-    case Errc::interrupted: return "interrupted";
-    case Errc::spec_error: return "spec_error";
-    case Errc::plugin_error: return "plugin_error";
-    case Errc::internal: return "internal";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::permission_denied:
+      return "permission_denied";
+    case Errc::out_of_root:
+      return "out_of_root";
+    case Errc::not_a_file:
+      return "not_a_file";
+    case Errc::too_large:
+      return "too_large";
+    case Errc::malformed:
+      return "malformed";
+    case Errc::type_mismatch:
+      return "type_mismatch";
+    case Errc::io_error:
+      return "io_error";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::interrupted:
+      return "interrupted";
+    case Errc::spec_error:
+      return "spec_error";
+    case Errc::plugin_error:
+      return "plugin_error";
+    case Errc::internal:
+      return "internal";
   }
   return "internal";
 }
 
 std::string_view to_string(Status status) noexcept {
   switch (status) {
-    case Status::pass: return "pass";
-    case Status::fail: return "fail";
-    case Status::warn: return "warn";
-    case Status::skipped: return "skipped";
-    case Status::blocked: return "blocked";
-    case Status::error: return "error";
+    case Status::pass:
+      return "pass";
+    case Status::fail:
+      return "fail";
+    case Status::warn:
+      return "warn";
+    case Status::skipped:
+      return "skipped";
+    case Status::blocked:
+      return "blocked";
+    case Status::error:
+      return "error";
   }
   return "error";
 }

@@ -13,7 +13,6 @@ namespace {
 
 using detail::printable;
 
-
 Error path_error(Errc code, std::string_view path, std::string_view reason) {
   return make_error(code, fmt::format("invalid store path '{}': {}", printable(path), reason));
 }

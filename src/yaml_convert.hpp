@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "stagecheck/artifact.hpp"
 #include "stagecheck/result.hpp"

@@ -14,7 +14,8 @@ using namespace stagecheck;
 
 class ObjectCount final : public Check {
  public:
-  ObjectCount(PathTemplate folder, std::string suffix, std::int64_t min, std::optional<std::int64_t> max)
+  ObjectCount(PathTemplate folder, std::string suffix, std::int64_t min,
+              std::optional<std::int64_t> max)
       : folder_(std::move(folder)), suffix_(std::move(suffix)), min_(min), max_(max) {}
 
   CheckOutcome run(CheckContext& ctx) const override {
@@ -36,7 +37,8 @@ class ObjectCount final : public Check {
     if (!listed) return CheckOutcome::from(listed.error());
     std::string range = max_ ? "between " + std::to_string(min_) + " and " + std::to_string(*max_)
                              : "at least " + std::to_string(min_);
-    std::string what = std::to_string(count) + " objects ending in '" + suffix_ + "' under '" + prefix + "'";
+    std::string what =
+        std::to_string(count) + " objects ending in '" + suffix_ + "' under '" + prefix + "'";
     bool ok = count >= min_ && (!max_ || count <= *max_);
     CheckOutcome out = ok ? CheckOutcome::pass(what + " (" + range + ")")
                           : CheckOutcome::fail(what + ", expected " + range);
@@ -69,7 +71,8 @@ CheckInfo info() {
       {"max", ParamType::integer, false, nullptr, "The most objects accepted.", {}},
   };
   i.example =
-      "- id: certificates\n  type: object_count\n  folder: scenes/${scene_id}/episodes/quality/episodes\n"
+      "- id: certificates\n  type: object_count\n  folder: "
+      "scenes/${scene_id}/episodes/quality/episodes\n"
       "  suffix: /quality_certificate.json\n  min: 3";
   return i;
 }

@@ -44,9 +44,12 @@ stages:
 int main(int argc, char** argv) {
   std::string root, scene, out;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--root") == 0) root = argv[i + 1];
-    else if (std::strcmp(argv[i], "--scene") == 0) scene = argv[i + 1];
-    else if (std::strcmp(argv[i], "--out") == 0) out = argv[i + 1];
+    if (std::strcmp(argv[i], "--root") == 0)
+      root = argv[i + 1];
+    else if (std::strcmp(argv[i], "--scene") == 0)
+      scene = argv[i + 1];
+    else if (std::strcmp(argv[i], "--out") == 0)
+      out = argv[i + 1];
   }
   if (root.empty() || scene.empty() || out.empty()) {
     std::cerr << "usage: training_job --root DIR --scene SCENE_ID --out FILE\n";
@@ -64,7 +67,8 @@ int main(int argc, char** argv) {
   if (!preflight.passed()) {
     if (preflight.report) {
       for (const auto& r : preflight.report->results) {
-        if (r.status != stagecheck::Status::pass) std::cerr << "  " << r.id << ": " << r.message << "\n";
+        if (r.status != stagecheck::Status::pass)
+          std::cerr << "  " << r.id << ": " << r.message << "\n";
       }
     }
     std::cerr << "training_job: refusing to train on scene " << scene << "\n";

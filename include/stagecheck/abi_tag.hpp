@@ -28,6 +28,6 @@
 /// Compiler family and major version, standard library and its string ABI, the C++ standard
 /// the plugin interface needs (C++20), and the nlohmann_json version whose types cross the
 /// boundary. A plugin records the tag it was built with; the loader refuses a different one.
-#define STAGECHECK_ABI_TAG                                                        \
-  STAGECHECK_ABI_COMPILER_ "|" STAGECHECK_ABI_STDLIB_ "|c++20|nlohmann_json-"     \
-  STAGECHECK_STR_(NLOHMANN_JSON_VERSION_MAJOR) "." STAGECHECK_STR_(NLOHMANN_JSON_VERSION_MINOR)
+#define STAGECHECK_ABI_TAG                                                                     \
+  STAGECHECK_ABI_COMPILER_ "|" STAGECHECK_ABI_STDLIB_ "|c++20|nlohmann_json-" STAGECHECK_STR_( \
+      NLOHMANN_JSON_VERSION_MAJOR) "." STAGECHECK_STR_(NLOHMANN_JSON_VERSION_MINOR)

@@ -35,9 +35,9 @@ struct ParamSpec {
   std::string name;
   ParamType type = ParamType::string;
   bool required = false;
-  nlohmann::json default_value;        ///< null when there is no default
+  nlohmann::json default_value;  ///< null when there is no default
   std::string description;
-  std::vector<std::string> choices;    ///< allowed values for a string parameter (empty: any)
+  std::vector<std::string> choices;  ///< allowed values for a string parameter (empty: any)
 };
 
 /// Everything the registry knows about one check type; `stagecheck list-checks` prints it.
@@ -47,7 +47,7 @@ struct CheckInfo {
   std::string summary;      ///< One line.
   std::string description;  ///< Longer documentation (may span lines).
   std::vector<ParamSpec> params;
-  std::string example;      ///< A YAML snippet showing typical use.
+  std::string example;  ///< A YAML snippet showing typical use.
 };
 
 }  // namespace stagecheck

@@ -17,17 +17,25 @@ namespace stagecheck {
 /// `fail` of a warning-severity check into `warn`, and adds every artifact the context read.
 struct CheckOutcome {
   Status status = Status::error;
-  std::string message;              ///< Names the artifact, the field, expected and found.
-  nlohmann::json observed;          ///< What was found (also for passing checks).
-  nlohmann::json expected;          ///< What was required.
-  nlohmann::json details;           ///< Anything else (an object), e.g. per-condition results.
+  std::string message;                 ///< Names the artifact, the field, expected and found.
+  nlohmann::json observed;             ///< What was found (also for passing checks).
+  nlohmann::json expected;             ///< What was required.
+  nlohmann::json details;              ///< Anything else (an object), e.g. per-condition results.
   std::vector<std::string> artifacts;  ///< Paths read, beyond those the context recorded.
 
-  static CheckOutcome pass(std::string message) { return {Status::pass, std::move(message), {}, {}, {}, {}}; }
-  static CheckOutcome fail(std::string message) { return {Status::fail, std::move(message), {}, {}, {}, {}}; }
-  static CheckOutcome error(std::string message) { return {Status::error, std::move(message), {}, {}, {}, {}}; }
+  static CheckOutcome pass(std::string message) {
+    return {Status::pass, std::move(message), {}, {}, {}, {}};
+  }
+  static CheckOutcome fail(std::string message) {
+    return {Status::fail, std::move(message), {}, {}, {}, {}};
+  }
+  static CheckOutcome error(std::string message) {
+    return {Status::error, std::move(message), {}, {}, {}, {}};
+  }
   /// The outcome for an error value: status_for(e.code), message e.message.
-  static CheckOutcome from(const Error& e) { return {status_for(e.code), e.message, {}, {}, {}, {}}; }
+  static CheckOutcome from(const Error& e) {
+    return {status_for(e.code), e.message, {}, {}, {}, {}};
+  }
 };
 
 }  // namespace stagecheck

@@ -13,10 +13,10 @@ namespace stagecheck {
 
 /// The result of one check in a run, as reporters see it.
 struct CheckResult {
-  std::string id;            ///< "<stage>.<check>", unique in the spec.
-  std::string stage;         ///< Stage id.
-  std::string type;          ///< Check type, e.g. "json".
-  std::string description;   ///< From the spec, may be empty.
+  std::string id;           ///< "<stage>.<check>", unique in the spec.
+  std::string stage;        ///< Stage id.
+  std::string type;         ///< Check type, e.g. "json".
+  std::string description;  ///< From the spec, may be empty.
   Status status = Status::error;
   Severity severity = Severity::error;
   std::string message;

@@ -16,7 +16,8 @@
 ///     comparison := operand cmpop operand
 ///                 | operand ["not"] "in" list
 ///                 | operand "between" operand "and" operand        -- inclusive
-///                 | operand "matches" string                       -- ECMAScript regex, whole value
+///                 | operand "matches" string                       -- ECMAScript regex, whole
+///                 value
 ///     cmpop      := "==" | "!=" | "<" | "<=" | ">" | ">="
 ///     operand    := path | "$"var | "${"var"}" | "@"artifact["."path] | literal
 ///     path       := (ident | "[" index "]" | "[*]" | "[" string "]") ("." ident | "[" ... "]")*
@@ -71,9 +72,9 @@ struct ConditionOutcome {
     unavailable,    ///< Another artifact could not be read (permission, I/O): not evaluated.
   };
   Kind kind = Kind::violated;
-  std::string message;        ///< Human explanation: field, expected and found.
-  nlohmann::json observed;    ///< The value(s) found (null when there was none).
-  nlohmann::json expected;    ///< What was required, e.g. {"op": ">=", "value": 0.9}.
+  std::string message;                ///< Human explanation: field, expected and found.
+  nlohmann::json observed;            ///< The value(s) found (null when there was none).
+  nlohmann::json expected;            ///< What was required, e.g. {"op": ">=", "value": 0.9}.
   Errc error_code = Errc::malformed;  ///< For Kind::unavailable/missing artifacts: why.
 
   bool satisfied() const noexcept { return kind == Kind::satisfied; }

@@ -11,9 +11,9 @@ namespace stagecheck {
 
 /// Options for the console report.
 struct ConsoleOptions {
-  bool color = false;    ///< ANSI colours (the driver enables them only on a TTY without NO_COLOR).
-  bool quiet = false;    ///< Only failures, errors, warnings and the summary line.
-  bool timings = true;   ///< Show each check's duration (tests turn this off for golden output).
+  bool color = false;   ///< ANSI colours (the driver enables them only on a TTY without NO_COLOR).
+  bool quiet = false;   ///< Only failures, errors, warnings and the summary line.
+  bool timings = true;  ///< Show each check's duration (tests turn this off for golden output).
 };
 
 /// Writes to the stream it was given, which must outlive the reporter.

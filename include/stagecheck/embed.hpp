@@ -25,8 +25,8 @@ namespace stagecheck {
 
 /// What to run.
 struct RunRequest {
-  std::filesystem::path spec_file;   ///< The spec to load; or leave empty and set spec_text.
-  std::string spec_text;             ///< A spec given as text (used when spec_file is empty).
+  std::filesystem::path spec_file;  ///< The spec to load; or leave empty and set spec_text.
+  std::string spec_text;            ///< A spec given as text (used when spec_file is empty).
   std::string spec_name = "<embedded spec>";  ///< Stands in for the file name in messages.
   std::map<std::string, std::string> vars;    ///< Like --var NAME=VALUE.
   std::filesystem::path root = ".";  ///< Local folder to validate (ignored if `store` is set).

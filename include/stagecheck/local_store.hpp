@@ -19,6 +19,7 @@ STAGECHECK_API Result<std::unique_ptr<Store>> open_local_store(const std::filesy
 
 /// Writes `data` to `path` atomically: a temporary file in the same folder, fsync, rename,
 /// fsync of the folder. Used for report files and markers.
-STAGECHECK_API Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view data);
+STAGECHECK_API Result<void> write_file_atomic(const std::filesystem::path& path,
+                                              std::string_view data);
 
 }  // namespace stagecheck

@@ -35,8 +35,8 @@ class STAGECHECK_API PathTemplate {
   /// One piece of a template.
   struct Part {
     enum class Kind { literal, var, artifact_field } kind = Kind::literal;
-    std::string text;    ///< literal text, variable name, or artifact name
-    std::string field;   ///< for artifact_field: the JSON path inside the artifact
+    std::string text;   ///< literal text, variable name, or artifact name
+    std::string field;  ///< for artifact_field: the JSON path inside the artifact
   };
 
   PathTemplate() = default;

@@ -98,11 +98,13 @@ int call_register(StagecheckRegistrar* handle, Fn fn) noexcept {
 }  // namespace stagecheck
 
 /// Defines the plugin's entry point. `REGISTER` is a function `void(stagecheck::PluginRegistrar&)`.
-#define STAGECHECK_PLUGIN(NAME, VERSION, REGISTER)                                          \
-  extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo*            \
-  stagecheck_plugin_v1(void) {                                                              \
-    static const StagecheckPluginInfo info = {                                              \
-        STAGECHECK_PLUGIN_ABI_VERSION, STAGECHECK_ABI_TAG, NAME, VERSION,                   \
-        [](StagecheckRegistrar* r) -> int { return ::stagecheck::detail::call_register(r, REGISTER); }}; \
-    return &info;                                                                           \
+#define STAGECHECK_PLUGIN(NAME, VERSION, REGISTER)                                               \
+  extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo*                  \
+  stagecheck_plugin_v1(void) {                                                                   \
+    static const StagecheckPluginInfo info = {STAGECHECK_PLUGIN_ABI_VERSION, STAGECHECK_ABI_TAG, \
+                                              NAME, VERSION, [](StagecheckRegistrar* r) -> int { \
+                                                return ::stagecheck::detail::call_register(      \
+                                                    r, REGISTER);                                \
+                                              }};                                                \
+    return &info;                                                                                \
   }

@@ -47,8 +47,8 @@ struct STAGECHECK_API Report {
   std::string spec_source;
   std::string spec_hash;
   std::string root;
-  nlohmann::json vars;        ///< Redacted bound variables.
-  std::string started_at;     ///< RFC 3339 UTC.
+  nlohmann::json vars;     ///< Redacted bound variables.
+  std::string started_at;  ///< RFC 3339 UTC.
   double duration_ms = 0.0;
   bool fail_on_warn = false;
   bool interrupted = false;

@@ -16,9 +16,9 @@ namespace stagecheck {
 
 /// How to run.
 struct RunOptions {
-  unsigned jobs = 0;             ///< Checks run at once; 0 means the number of cores.
-  LoadLimits limits;             ///< Read cap and nesting limit for every artifact.
-  bool fail_on_warn = false;     ///< Warnings make the exit code 1.
+  unsigned jobs = 0;          ///< Checks run at once; 0 means the number of cores.
+  LoadLimits limits;          ///< Read cap and nesting limit for every artifact.
+  bool fail_on_warn = false;  ///< Warnings make the exit code 1.
   /// Set (e.g. from a signal handler) to interrupt: checks not yet started become `error`
   /// "interrupted" and the exit code is 3 unless something already failed.
   const std::atomic<bool>* cancel = nullptr;

@@ -38,7 +38,7 @@ struct VarDecl {
   std::string name;
   VarType type = VarType::string;
   bool required = false;
-  bool secret = false;       ///< Redacted in reports.
+  bool secret = false;           ///< Redacted in reports.
   nlohmann::json default_value;  ///< null if none
   std::string description;
   SourceMark mark;
@@ -55,10 +55,10 @@ struct ArtifactDecl {
 struct STAGECHECK_API Spec {
   std::string name;
   std::string description;
-  std::string source;        ///< The file path, or the name given to load_spec_string.
-  std::string hash;          ///< Hex digest of the spec text (identifies it in reports).
+  std::string source;  ///< The file path, or the name given to load_spec_string.
+  std::string hash;    ///< Hex digest of the spec text (identifies it in reports).
   std::vector<VarDecl> vars;
-  nlohmann::json values;     ///< Bound variable values, an object name -> typed value.
+  nlohmann::json values;  ///< Bound variable values, an object name -> typed value.
   std::map<std::string, ArtifactDecl, std::less<>> artifacts;
   std::vector<Stage> stages;
 
@@ -72,14 +72,15 @@ struct STAGECHECK_API Spec {
 
 /// How to load a spec.
 struct SpecOptions {
-  const Registry* registry = nullptr;                ///< Check types; required.
-  std::map<std::string, std::string> vars;           ///< --var NAME=VALUE overrides.
+  const Registry* registry = nullptr;       ///< Check types; required.
+  std::map<std::string, std::string> vars;  ///< --var NAME=VALUE overrides.
 };
 
 /// Loads, validates and binds a spec file. Every error (unknown key, wrong type, unknown
 /// check type, missing required variable, no checks, ...) is reported with file:line:column,
 /// all of them at once, as one Errc::spec_error.
-STAGECHECK_API Result<Spec> load_spec_file(const std::filesystem::path& path, const SpecOptions& options);
+STAGECHECK_API Result<Spec> load_spec_file(const std::filesystem::path& path,
+                                           const SpecOptions& options);
 /// The same from text; `source_name` stands in for the file name in messages.
 STAGECHECK_API Result<Spec> load_spec_string(std::string_view text, std::string_view source_name,
                                              const SpecOptions& options);

@@ -26,7 +26,7 @@ struct SkipRule {
 
 /// One check in a stage, ready to run.
 struct StageCheck {
-  std::string id;           ///< Full id "<stage>.<check>".
+  std::string id;  ///< Full id "<stage>.<check>".
   std::string type;
   Severity severity = Severity::error;
   std::string description;

@@ -17,10 +17,10 @@ namespace stagecheck {
 
 /// Facts about one object in a store.
 struct ObjectInfo {
-  std::string path;            ///< Store-relative, '/'-separated.
-  std::uint64_t size = 0;      ///< Size in bytes.
-  std::int64_t mtime_ns = 0;   ///< Modification time, ns since the epoch (0 if unknown).
-  bool is_symlink = false;     ///< The entry itself is a symbolic link (local stores).
+  std::string path;           ///< Store-relative, '/'-separated.
+  std::uint64_t size = 0;     ///< Size in bytes.
+  std::int64_t mtime_ns = 0;  ///< Modification time, ns since the epoch (0 if unknown).
+  bool is_symlink = false;    ///< The entry itself is a symbolic link (local stores).
 };
 
 /// A sequential reader over one object, for streaming large files (hashing, JSON Lines).

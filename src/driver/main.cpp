@@ -11,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <boost/program_options.hpp>
 
 #include "stagecheck/console_reporter.hpp"
 #include "stagecheck/embed.hpp"
-#include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/registry.hpp"
 #include "stagecheck/runner.hpp"
 #include "stagecheck/spec.hpp"
@@ -85,15 +85,22 @@ Result<std::uint64_t> parse_size(const std::string& text) {
   try {
     n = std::stoull(text, &pos);
   } catch (const std::exception&) {
-    return make_error(Errc::invalid_argument, fmt::format("expected a size like 64M, found \"{}\"", text));
+    return make_error(Errc::invalid_argument,
+                      fmt::format("expected a size like 64M, found \"{}\"", text));
   }
   std::string suffix = text.substr(pos);
   std::uint64_t mult = 1;
-  if (suffix.empty() || suffix == "B") mult = 1;
-  else if (suffix == "K" || suffix == "KiB") mult = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
-  else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
-  else return make_error(Errc::invalid_argument, fmt::format("expected a size like 64M, found \"{}\"", text));
+  if (suffix.empty() || suffix == "B")
+    mult = 1;
+  else if (suffix == "K" || suffix == "KiB")
+    mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB")
+    mult = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB")
+    mult = 1ull << 30;
+  else
+    return make_error(Errc::invalid_argument,
+                      fmt::format("expected a size like 64M, found \"{}\"", text));
   if (n == 0) return make_error(Errc::invalid_argument, "the size must be positive");
   return static_cast<std::uint64_t>(n) * mult;
 }
@@ -247,8 +254,8 @@ with file:line:column).
 
 Options)");
   std::vector<std::string> var_items;
-  opts.add_options()("help,h", "show this help")(
-      "var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)");
+  opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
+                                                 "set a spec variable, NAME=VALUE (repeatable)");
   PluginOptions plugins;
   add_plugin_options(opts, plugins);
   std::string spec_path;
@@ -283,8 +290,8 @@ Options)");
     std::cerr << spec.error().message << "\n";
     return kExitUsage;
   }
-  std::cout << fmt::format("{}: spec \"{}\" is valid: {} stages, {} checks\n", spec_path, spec->name,
-                           spec->stages.size(), spec->check_count());
+  std::cout << fmt::format("{}: spec \"{}\" is valid: {} stages, {} checks\n", spec_path,
+                           spec->name, spec->stages.size(), spec->check_count());
   return 0;
 }
 
@@ -346,7 +353,8 @@ Options)");
       if (p.required) extra = ", required";
       if (!p.default_value.is_null()) extra += fmt::format(", default {}", p.default_value.dump());
       if (!p.choices.empty()) extra += fmt::format(", one of {}", fmt::join(p.choices, "|"));
-      std::cout << fmt::format("    {} ({}{}): {}\n", p.name, to_string(p.type), extra, p.description);
+      std::cout << fmt::format("    {} ({}{}): {}\n", p.name, to_string(p.type), extra,
+                               p.description);
     }
     if (!e->info.example.empty()) {
       std::cout << "  example:\n";

@@ -80,13 +80,14 @@ TEST_F(CliTest, QuickstartPasses) {
 
 TEST_F(CliTest, BrokenSceneFailsWithEvidence) {
   fs::path json = dir_ / "report.json", junit = dir_ / "junit.xml";
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --report-json '{}' --junit '{}'",
-                          kSpec, kBroken, json.string(), junit.string()));
+  DriverRun r = run(
+      fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --report-json '{}' --junit '{}'",
+                  kSpec, kBroken, json.string(), junit.string()));
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   // Every fault planted in examples/quickstart/broken is named in the report.
   for (const char* needle : {"summary.pass_rate", "episodes[2]", "dev_only_fallback",
-                             "scenes/kitchen_001/dwm/.dwm_complete' is missing", "quality.threshold",
-                             "string \"0.85\"", "validation_report.json"}) {
+                             "scenes/kitchen_001/dwm/.dwm_complete' is missing",
+                             "quality.threshold", "string \"0.85\"", "validation_report.json"}) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << "missing '" << needle << "' in:\n" << r.out;
   }
   auto report = nlohmann::json::parse(slurp(json));
@@ -107,7 +108,8 @@ TEST_F(CliTest, BrokenSceneFailsWithEvidence) {
 }
 
 TEST_F(CliTest, FormatJsonPrintsOnlyJson) {
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --format json", kSpec, kGood));
+  DriverRun r = run(
+      fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --format json", kSpec, kGood));
   EXPECT_EQ(r.code, 0) << r.err;
   auto report = nlohmann::json::parse(r.out);  // throws (fails the test) if anything else is there
   EXPECT_EQ(report["verdict"], "pass");
@@ -121,18 +123,22 @@ TEST_F(CliTest, ValidateGoodAndBad) {
   EXPECT_NE(ok.out.find("is valid: 4 stages"), std::string::npos) << ok.out;
   DriverRun missing = run(fmt::format("validate '{}'", kSpec));
   EXPECT_EQ(missing.code, 2);
-  EXPECT_NE(missing.err.find("required variable 'scene_id' is missing"), std::string::npos) << missing.err;
-  write("bad.yaml", "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n      - {id: c, type: nope}\n");
+  EXPECT_NE(missing.err.find("required variable 'scene_id' is missing"), std::string::npos)
+      << missing.err;
+  write("bad.yaml",
+        "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n      - {id: c, type: nope}\n");
   DriverRun bad = run(fmt::format("validate '{}'", (dir_ / "bad.yaml").string()));
   EXPECT_EQ(bad.code, 2);
-  EXPECT_NE(bad.err.find("bad.yaml:6:23: check 's.c': unknown check type 'nope'"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad.yaml:6:23: check 's.c': unknown check type 'nope'"),
+            std::string::npos)
+      << bad.err;
 }
 
 TEST_F(CliTest, SpecErrorIsExit2AndWritesNoReport) {
   write("bad.yaml", "version: 1\nname: x\nstages: []\n");
   fs::path json = dir_ / "report.json";
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --report-json '{}'", (dir_ / "bad.yaml").string(), kGood,
-                          json.string()));
+  DriverRun r = run(fmt::format("run '{}' --root '{}' --report-json '{}'",
+                                (dir_ / "bad.yaml").string(), kGood, json.string()));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("the spec has no checks"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(json));
@@ -177,20 +183,23 @@ TEST_F(CliTest, ListChecks) {
 }
 
 TEST_F(CliTest, MissingArtifactIsExit1WithReport) {
-  write("spec.yaml", "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
-                     "      - {id: c, type: json, artifact: r.json, conditions: ['x == 1']}\n");
+  write("spec.yaml",
+        "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
+        "      - {id: c, type: json, artifact: r.json, conditions: ['x == 1']}\n");
   fs::create_directories(dir_ / "root");
   fs::path json = dir_ / "out.json";
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --report-json '{}'", (dir_ / "spec.yaml").string(),
-                          (dir_ / "root").string(), json.string()));
+  DriverRun r =
+      run(fmt::format("run '{}' --root '{}' --report-json '{}'", (dir_ / "spec.yaml").string(),
+                      (dir_ / "root").string(), json.string()));
   EXPECT_EQ(r.code, 1);
   auto report = nlohmann::json::parse(slurp(json));
   EXPECT_EQ(report["results"][0]["message"], "'r.json' is missing");
 }
 
 TEST_F(CliTest, UnreadableArtifactIsExit3) {
-  write("spec.yaml", "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
-                     "      - {id: c, type: json, artifact: r.json, conditions: ['x == 1']}\n");
+  write("spec.yaml",
+        "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
+        "      - {id: c, type: json, artifact: r.json, conditions: ['x == 1']}\n");
   write("root/r.json", "{\"x\": 1}");
   fs::permissions(dir_ / "root/r.json", fs::perms::none);
   for (const auto& p : {dir_, dir_ / "root"}) {
@@ -203,28 +212,34 @@ TEST_F(CliTest, UnreadableArtifactIsExit3) {
   fs::path json = dir_ / "out";
   fs::create_directories(json);
   fs::permissions(json, fs::perms::all);
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --report-json '{}/r.json'", (dir_ / "spec.yaml").string(),
-                          (dir_ / "root").string(), json.string()),
-              prefix);
+  DriverRun r =
+      run(fmt::format("run '{}' --root '{}' --report-json '{}/r.json'",
+                      (dir_ / "spec.yaml").string(), (dir_ / "root").string(), json.string()),
+          prefix);
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_NE(r.out.find("ERROR"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(json / "r.json")) << "a report is written for exit 3";
 }
 
 TEST_F(CliTest, FailOnWarn) {
-  write("spec.yaml", "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
-                     "      - {id: c, type: json, artifact: r.json, severity: warning, conditions: ['x == 2']}\n");
+  write(
+      "spec.yaml",
+      "version: 1\nname: x\nstages:\n  - id: s\n    checks:\n"
+      "      - {id: c, type: json, artifact: r.json, severity: warning, conditions: ['x == 2']}\n");
   write("root/r.json", "{\"x\": 1}");
-  std::string base = fmt::format("run '{}' --root '{}'", (dir_ / "spec.yaml").string(), (dir_ / "root").string());
+  std::string base =
+      fmt::format("run '{}' --root '{}'", (dir_ / "spec.yaml").string(), (dir_ / "root").string());
   EXPECT_EQ(run(base).code, 0);
   EXPECT_EQ(run(base + " --fail-on-warn").code, 1);
 }
 
 TEST_F(CliTest, ColourOnlyOnTtyAndNotWithNoColor) {
-  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) not installed";
+  if (std::system("command -v script >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "script(1) not installed";
   std::string args = fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001", kSpec, kGood);
   fs::path out = dir_ / "tty";
-  std::string cmd = fmt::format("script -qec \"'{}' {}\" /dev/null > '{}' 2>&1 </dev/null", kDriver, args, out.string());
+  std::string cmd = fmt::format("script -qec \"'{}' {}\" /dev/null > '{}' 2>&1 </dev/null", kDriver,
+                                args, out.string());
   ASSERT_EQ(std::system(("unset NO_COLOR; " + cmd).c_str()), 0);
   EXPECT_NE(slurp(out).find("\x1b["), std::string::npos) << "colour on a TTY";
   ASSERT_EQ(std::system(("NO_COLOR=1 " + cmd).c_str()), 0);
@@ -232,7 +247,8 @@ TEST_F(CliTest, ColourOnlyOnTtyAndNotWithNoColor) {
 }
 
 TEST_F(CliTest, QuietPrintsOnlyProblems) {
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --quiet", kSpec, kBroken));
+  DriverRun r =
+      run(fmt::format("run '{}' --root '{}' --var scene_id=kitchen_001 --quiet", kSpec, kBroken));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out.find("PASS "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("FAIL"), std::string::npos);

@@ -5,6 +5,7 @@
 
 #include <stagecheck/plugin.hpp>
 
-extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo* stagecheck_plugin_v1(void) {
+extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo* stagecheck_plugin_v1(
+    void) {
   throw std::runtime_error("entry boom");
 }

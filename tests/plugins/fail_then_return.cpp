@@ -18,10 +18,11 @@ void register_checks(stagecheck::PluginRegistrar& registrar) {
   info.type = "fail_then_return_ok";
   info.category = "corpus";
   info.summary = "Always passes.";
-  registrar.add(std::move(info), [](const stagecheck::CheckConfig&)
-                                     -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
-    return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
-  });
+  registrar.add(
+      std::move(info),
+      [](const stagecheck::CheckConfig&) -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
+        return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
+      });
   registrar.fail("licence file not found");
 }
 

@@ -23,8 +23,8 @@ class NonemptyFileCheck final : public stagecheck::Check {
       return stagecheck::CheckOutcome::from(info.error());
     }
     if (info->size == 0) return stagecheck::CheckOutcome::fail("'" + art->path() + "' is empty");
-    return stagecheck::CheckOutcome::pass("'" + art->path() + "' has " + std::to_string(info->size) +
-                                          " bytes");
+    return stagecheck::CheckOutcome::pass("'" + art->path() + "' has " +
+                                          std::to_string(info->size) + " bytes");
   }
 
  private:
@@ -37,19 +37,26 @@ stagecheck::CheckInfo nonempty_file_info() {
   info.category = "files";
   info.summary = "A file exists and is not empty.";
   info.params = {
-      {"path", stagecheck::ParamType::artifact, true, nullptr, "A declared artifact or a path.", {}},
+      {"path",
+       stagecheck::ParamType::artifact,
+       true,
+       nullptr,
+       "A declared artifact or a path.",
+       {}},
   };
   info.example = "- id: data\n  type: nonempty_file\n  path: data.txt";
   return info;
 }
 
 void register_checks(stagecheck::PluginRegistrar& registrar) {
-  registrar.add(nonempty_file_info(), [](const stagecheck::CheckConfig& config)
-                                          -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
-    const stagecheck::ArtifactRef* ref = config.get_artifact("path");
-    if (ref == nullptr) return config.error("path", "missing");
-    return std::unique_ptr<stagecheck::Check>(std::make_unique<NonemptyFileCheck>(*ref));
-  });
+  registrar.add(
+      nonempty_file_info(),
+      [](const stagecheck::CheckConfig& config)
+          -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
+        const stagecheck::ArtifactRef* ref = config.get_artifact("path");
+        if (ref == nullptr) return config.error("path", "missing");
+        return std::unique_ptr<stagecheck::Check>(std::make_unique<NonemptyFileCheck>(*ref));
+      });
 }
 
 }  // namespace

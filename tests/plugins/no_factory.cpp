@@ -21,10 +21,11 @@ stagecheck::CheckInfo info_for(const char* type) {
 }
 
 void register_checks(stagecheck::PluginRegistrar& registrar) {
-  registrar.add(info_for("no_factory_ok"), [](const stagecheck::CheckConfig&)
-                                               -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
-    return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
-  });
+  registrar.add(
+      info_for("no_factory_ok"),
+      [](const stagecheck::CheckConfig&) -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
+        return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
+      });
   registrar.add(info_for("no_factory_check"), stagecheck::CheckFactory{});
 }
 

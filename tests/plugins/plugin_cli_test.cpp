@@ -52,17 +52,20 @@ std::string expected_message(const std::string& name) {
   const std::string file = case_file(name);
   const std::string owner = "plugin " + name + " 1.0.0 (" + file + ")";
   if (name == "no_entry") {
-    return "plugin '" + file + "' has no entry point 'stagecheck_plugin_v1' (is it a stagecheck "
+    return "plugin '" + file +
+           "' has no entry point 'stagecheck_plugin_v1' (is it a stagecheck "
            "plugin? define it with STAGECHECK_PLUGIN)";
   }
   if (name == "null_info") return "plugin '" + file + "': its entry point returned no plugin info";
   if (name == "entry_throws") return "plugin '" + file + "': its entry point threw: entry boom";
   if (name == "wrong_abi") {
-    return "plugin '" + file + "' was built for plugin ABI version 999, but this stagecheck has ABI "
+    return "plugin '" + file +
+           "' was built for plugin ABI version 999, but this stagecheck has ABI "
            "version 1; rebuild the plugin";
   }
   if (name == "wrong_tag") {
-    return "plugin '" + file + "' (wrong_tag 1.0.0) was built with ABI tag "
+    return "plugin '" + file +
+           "' (wrong_tag 1.0.0) was built with ABI tag "
            "'gcc-0|bogus-stdlib|c++20|nlohmann_json-0.0', but this stagecheck has '" +
            std::string(STAGECHECK_ABI_TAG) +
            "'; rebuild the plugin with the same compiler, standard library and nlohmann_json";
@@ -81,7 +84,8 @@ std::string expected_message(const std::string& name) {
   if (name == "raw_throwing_nonstd") {
     return owner + ": registration failed: register threw a non-standard exception";
   }
-  if (name == "returns_error") return owner + ": registration failed: the callback returned an error";
+  if (name == "returns_error")
+    return owner + ": registration failed: the callback returned an error";
   if (name == "failing_register" || name == "fail_then_return") {
     return owner + ": registration failed: licence file not found";
   }
@@ -89,10 +93,12 @@ std::string expected_message(const std::string& name) {
     return owner + ": registration failed: a check type has an empty name (nothing was registered)";
   }
   if (name == "no_factory") {
-    return owner + ": registration failed: a check type 'no_factory_check' has no factory (nothing "
-                   "was registered)";
+    return owner +
+           ": registration failed: a check type 'no_factory_check' has no factory (nothing "
+           "was registered)";
   }
-  if (name == "undefined_symbol") return "plugin '" + file + "' cannot be loaded: " + dlopen_error(file);
+  if (name == "undefined_symbol")
+    return "plugin '" + file + "' cannot be loaded: " + dlopen_error(file);
   ADD_FAILURE() << "no expected message for " << name;
   return {};
 }
@@ -101,7 +107,8 @@ std::string expected_message(const std::string& name) {
 /// "stagecheck: error: <message>"; run prints the message bare, then "nothing was run"
 /// (see the report: the two should agree).
 std::string expected_stderr(const std::string& verb, const std::string& message) {
-  if (verb == "run") return "stagecheck: error: " + message + "\nstagecheck: error: nothing was run\n";
+  if (verb == "run")
+    return "stagecheck: error: " + message + "\nstagecheck: error: nothing was run\n";
   return "stagecheck: error: " + message + "\n";
 }
 
@@ -186,8 +193,9 @@ class PluginCliTest : public ::testing::Test {
 
 // ---- every broken plugin, on every verb ----------------------------------------------------
 
-class PluginCliBrokenTest : public PluginCliTest,
-                            public ::testing::WithParamInterface<std::tuple<std::string, std::string>> {};
+class PluginCliBrokenTest
+    : public PluginCliTest,
+      public ::testing::WithParamInterface<std::tuple<std::string, std::string>> {};
 
 TEST_P(PluginCliBrokenTest, ExitsTwoWithExactMessage) {
   const auto& [name, verb] = GetParam();
@@ -236,14 +244,16 @@ TEST_F(PluginCliTest, MissingPluginFolderIsExit2) {
   const std::string dir = (dir_ / "no-such-folder").string();
   DriverRun r = run_verb("list-checks", "--plugin-dir " + quote(dir));
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "stagecheck: error: plugin folder '" + dir + "' does not exist or is not a folder\n");
+  EXPECT_EQ(r.err,
+            "stagecheck: error: plugin folder '" + dir + "' does not exist or is not a folder\n");
 }
 
 TEST_F(PluginCliTest, WorldWritablePluginFileIsRefused) {
   const fs::path copy = copy_good_into(dir_ / "plugins");
   fs::permissions(copy, fs::perms::others_write, fs::perm_options::add);  // 0757
   for (const char* verb : {"list-checks", "validate", "run"}) {
-    DriverRun r = run_verb(verb, "--plugin-dir " + quote(copy.parent_path().string()), kNonemptySpec);
+    DriverRun r =
+        run_verb(verb, "--plugin-dir " + quote(copy.parent_path().string()), kNonemptySpec);
     EXPECT_EQ(r.code, 2) << verb;
     EXPECT_EQ(r.err, expected_stderr(verb, "plugin file '" + copy.string() +
                                                "' is world-writable (mode 0757); refusing to "
@@ -271,9 +281,10 @@ TEST_F(PluginCliTest, SamePluginInTwoFoldersCollides) {
   DriverRun r = run_verb("list-checks", "--plugin-dir " + quote(case_dir("good")) +
                                             " --plugin-dir " + quote(copy.parent_path().string()));
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "stagecheck: error: check type 'nonempty_file' is registered twice: by plugin "
-                   "good 1.0.0 (" + case_file("good") + ") and by plugin good 1.0.0 (" +
-                       copy.string() + ")\n");
+  EXPECT_EQ(r.err,
+            "stagecheck: error: check type 'nonempty_file' is registered twice: by plugin "
+            "good 1.0.0 (" +
+                case_file("good") + ") and by plugin good 1.0.0 (" + copy.string() + ")\n");
 }
 
 // ---- the good plugin -----------------------------------------------------------------------
@@ -286,14 +297,16 @@ TEST_F(PluginCliTest, GoodPluginListedWithProvenance) {
                        ")\n  A file exists and is not empty.\n"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("    path (artifact name or path, required): A declared artifact or a path.\n"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("    path (artifact name or path, required): A declared artifact or a path.\n"),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("json  [artifacts]  from built-in\n"), std::string::npos) << r.out;
 }
 
 TEST_F(PluginCliTest, GoodPluginListedAsJson) {
-  DriverRun r = run_verb("list-checks", "--plugin-dir " + quote(case_dir("good")), kMarkerSpec, "--json");
+  DriverRun r =
+      run_verb("list-checks", "--plugin-dir " + quote(case_dir("good")), kMarkerSpec, "--json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto list = nlohmann::json::parse(r.out);
   ASSERT_TRUE(list.is_array());
@@ -317,13 +330,15 @@ TEST_F(PluginCliTest, WithoutThePluginItsTypeIsUnknown) {
 TEST_F(PluginCliTest, GoodPluginValidates) {
   DriverRun r = run_verb("validate", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec);
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, (dir_ / "spec.yaml").string() + ": spec \"plugin-cli\" is valid: 1 stages, 1 checks\n");
+  EXPECT_EQ(r.out,
+            (dir_ / "spec.yaml").string() + ": spec \"plugin-cli\" is valid: 1 stages, 1 checks\n");
   EXPECT_EQ(r.err, "");
 }
 
 TEST_F(PluginCliTest, GoodPluginRunPassesOnNonEmptyFile) {
   std::ofstream(root_ / "data.txt") << "hello";
-  DriverRun r = run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
+  DriverRun r =
+      run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   auto report = nlohmann::json::parse(r.out);
   ASSERT_EQ(report["results"].size(), 1u);
@@ -333,7 +348,8 @@ TEST_F(PluginCliTest, GoodPluginRunPassesOnNonEmptyFile) {
 
 TEST_F(PluginCliTest, GoodPluginRunFailsOnEmptyFile) {
   std::ofstream(root_ / "data.txt") << "";
-  DriverRun r = run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
+  DriverRun r =
+      run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   auto report = nlohmann::json::parse(r.out);
   ASSERT_EQ(report["results"].size(), 1u);
@@ -342,7 +358,8 @@ TEST_F(PluginCliTest, GoodPluginRunFailsOnEmptyFile) {
 }
 
 TEST_F(PluginCliTest, GoodPluginRunFailsOnMissingFile) {
-  DriverRun r = run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
+  DriverRun r =
+      run_verb("run", "--plugin-dir " + quote(case_dir("good")), kNonemptySpec, "--format json");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   auto report = nlohmann::json::parse(r.out);
   ASSERT_EQ(report["results"].size(), 1u);
@@ -351,8 +368,9 @@ TEST_F(PluginCliTest, GoodPluginRunFailsOnMissingFile) {
 }
 
 TEST_F(PluginCliTest, RepeatedPluginDirLoadsEveryFolder) {
-  DriverRun r = run_verb("list-checks", "--plugin-dir " + quote(case_dir("good")) +
-                                            " --plugin-dir " + quote(case_dir("throwing_run")),
+  DriverRun r = run_verb("list-checks",
+                         "--plugin-dir " + quote(case_dir("good")) + " --plugin-dir " +
+                             quote(case_dir("throwing_run")),
                          kMarkerSpec, "--json");
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> types;
@@ -369,7 +387,8 @@ TEST_F(PluginCliTest, ThrowingRunLoadsAndValidates) {
                           case_file("throwing_run") + ")\n"),
             std::string::npos)
       << list.out;
-  DriverRun validate = run_verb("validate", "--plugin-dir " + quote(case_dir("throwing_run")), kThrowsSpec);
+  DriverRun validate =
+      run_verb("validate", "--plugin-dir " + quote(case_dir("throwing_run")), kThrowsSpec);
   EXPECT_EQ(validate.code, 0) << validate.err;
 }
 

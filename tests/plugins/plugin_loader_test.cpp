@@ -143,8 +143,8 @@ TEST_F(PluginLoaderTest, NoEntryPointIsRefused) {
 }
 
 TEST_F(PluginLoaderTest, NullPluginInfoIsRefused) {
-  expect_refused("null_info",
-                 "plugin '" + case_file("null_info") + "': its entry point returned no plugin info");
+  expect_refused("null_info", "plugin '" + case_file("null_info") +
+                                  "': its entry point returned no plugin info");
 }
 
 TEST_F(PluginLoaderTest, ThrowingEntryPointIsRefused) {
@@ -181,9 +181,10 @@ TEST_F(PluginLoaderTest, NullRegisterCallbackIsRefused) {
 }
 
 TEST_F(PluginLoaderTest, CollisionWithBuiltinNamesBothOwnersAndRegistersNothing) {
-  expect_refused("duplicate_name", "check type 'json' is registered twice: by built-in and by "
-                                   "plugin duplicate_name 1.0.0 (" +
-                                       case_file("duplicate_name") + ")");
+  expect_refused("duplicate_name",
+                 "check type 'json' is registered twice: by built-in and by "
+                 "plugin duplicate_name 1.0.0 (" +
+                     case_file("duplicate_name") + ")");
   // The valid type queued before the collision is not committed either.
   EXPECT_EQ(registry_.find("duplicate_name_ok"), nullptr);
   EXPECT_EQ(registry_.find("json")->source, "built-in");
@@ -274,7 +275,8 @@ TEST_F(PluginLoaderTest, UndefinedSymbolIsRefusedByDlopen) {
   const std::string file = case_file("undefined_symbol");
   const std::string why = dlopen_error(file);
   // Guards against both dlopens failing for some other reason (e.g. a missing file).
-  EXPECT_NE(why.find("undefined symbol: stagecheck_corpus_missing_symbol"), std::string::npos) << why;
+  EXPECT_NE(why.find("undefined symbol: stagecheck_corpus_missing_symbol"), std::string::npos)
+      << why;
   expect_refused("undefined_symbol", "plugin '" + file + "' cannot be loaded: " + why);
 }
 
@@ -431,12 +433,14 @@ TEST_F(PluginLoaderTest, SamePluginFromTwoFoldersCollides) {
   const fs::path copy = copy_good_into(tmp() / "again");
   auto ok = loader_.load_dir(copy.parent_path());
   ASSERT_FALSE(ok);
-  EXPECT_EQ(ok.error().message, "check type 'nonempty_file' is registered twice: by plugin good "
-                                "1.0.0 (" + case_file("good") + ") and by plugin good 1.0.0 (" +
-                                    copy.string() + ")");
+  EXPECT_EQ(ok.error().message,
+            "check type 'nonempty_file' is registered twice: by plugin good "
+            "1.0.0 (" +
+                case_file("good") + ") and by plugin good 1.0.0 (" + copy.string() + ")");
   // The first load stands; the second adds nothing.
   EXPECT_EQ(loader_.plugins().size(), 1u);
-  EXPECT_EQ(registry_.find("nonempty_file")->source, "plugin good 1.0.0 (" + case_file("good") + ")");
+  EXPECT_EQ(registry_.find("nonempty_file")->source,
+            "plugin good 1.0.0 (" + case_file("good") + ")");
 }
 
 // ---- a plugin check that throws while running ----------------------------------------------

@@ -12,7 +12,8 @@ int register_checks(StagecheckRegistrar*) { throw std::runtime_error("raw boom")
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo* stagecheck_plugin_v1(void) {
+extern "C" __attribute__((visibility("default"))) const StagecheckPluginInfo* stagecheck_plugin_v1(
+    void) {
   static const StagecheckPluginInfo info = {STAGECHECK_PLUGIN_ABI_VERSION, STAGECHECK_ABI_TAG,
                                             "raw_throwing_register", "1.0.0", register_checks};
   return &info;

@@ -20,10 +20,11 @@ void register_checks(stagecheck::PluginRegistrar& registrar) {
   info.type = "throwing_register_ok";
   info.category = "corpus";
   info.summary = "Always passes.";
-  registrar.add(std::move(info), [](const stagecheck::CheckConfig&)
-                                     -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
-    return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
-  });
+  registrar.add(
+      std::move(info),
+      [](const stagecheck::CheckConfig&) -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
+        return std::unique_ptr<stagecheck::Check>(std::make_unique<PassCheck>());
+      });
   throw std::runtime_error("boom");
 }
 

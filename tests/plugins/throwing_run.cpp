@@ -19,10 +19,11 @@ void register_checks(stagecheck::PluginRegistrar& registrar) {
   info.type = "throws_on_run";
   info.category = "corpus";
   info.summary = "Throws from run().";
-  registrar.add(std::move(info), [](const stagecheck::CheckConfig&)
-                                     -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
-    return std::unique_ptr<stagecheck::Check>(std::make_unique<ThrowingCheck>());
-  });
+  registrar.add(
+      std::move(info),
+      [](const stagecheck::CheckConfig&) -> stagecheck::Result<std::unique_ptr<stagecheck::Check>> {
+        return std::unique_ptr<stagecheck::Check>(std::make_unique<ThrowingCheck>());
+      });
 }
 
 }  // namespace

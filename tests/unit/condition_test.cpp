@@ -78,8 +78,7 @@ json report(std::vector<std::string> backends) {
                         {"dev_only_fallback", false},
                         {"score", 0.9}});
   }
-  return {{"summary", {{"pass_rate", 0.93}, {"total", backends.size()}}},
-          {"episodes", episodes}};
+  return {{"summary", {{"pass_rate", 0.93}, {"total", backends.size()}}}, {"episodes", episodes}};
 }
 
 }  // namespace
@@ -192,7 +191,8 @@ TEST(ConditionCompare, LiteralOnTheLeftIsReportedFromTheFieldsSide) {
 }
 
 TEST(ConditionCompare, ArraysAndObjectsCompareStructurally) {
-  const json doc = {{"tags", {"a", "b"}}, {"p", {{"k", 1}}}, {"q", {{"k", 1.0}}}, {"r", {{"k", 2}}}};
+  const json doc = {
+      {"tags", {"a", "b"}}, {"p", {{"k", 1}}}, {"q", {{"k", 1.0}}}, {"r", {{"k", 2}}}};
   EXPECT_EQ(kind_of(R"(tags == ["a", "b"])", doc), Kind::satisfied);
   EXPECT_EQ(kind_of(R"(tags == ["b", "a"])", doc), Kind::violated);
   EXPECT_EQ(kind_of(R"(tags != ["b", "a"])", doc), Kind::satisfied);
@@ -209,7 +209,7 @@ TEST(ConditionCompare, MismatchBetweenTwoPathsNamesBoth) {
 }
 
 TEST(ConditionCompare, LiteralsOfEveryKind) {
-  const json doc = {{"n", -150},   {"f", 0.00025},       {"s", "it's"},
+  const json doc = {{"n", -150},         {"f", 0.00025},     {"s", "it's"},
                     {"e", "a\"b\\c\nd"}, {"l", {1, {2, 3}}}, {"z", 0}};
   EXPECT_EQ(kind_of("n == -1.5e2", doc), Kind::satisfied);
   EXPECT_EQ(kind_of("n == -150", doc), Kind::satisfied);
@@ -268,11 +268,13 @@ TEST(ConditionMissing, MissingIntermediateField) {
 }
 
 TEST(ConditionMissing, IndexOutOfRange) {
-  auto o = eval("results[5].score > 0", {{"results", {{{"score", 1}}, {{"score", 2}}, {{"score", 3}}}}});
+  auto o =
+      eval("results[5].score > 0", {{"results", {{{"score", 1}}, {{"score", 2}}, {{"score", 3}}}}});
   EXPECT_EQ(o.kind, Kind::missing);
   EXPECT_EQ(o.message,
             "results[5].score is missing (index 5 is out of range: results has 3 elements)");
-  EXPECT_EQ(kind_of("results[2].score == 3", {{"results", {{{"score", 1}}, {{"score", 2}}, {{"score", 3}}}}}),
+  EXPECT_EQ(kind_of("results[2].score == 3",
+                    {{"results", {{{"score", 1}}, {{"score", 2}}, {{"score", 3}}}}}),
             Kind::satisfied);
 }
 
@@ -298,7 +300,8 @@ TEST(ConditionMissing, BracedVariable) {
   TestEnv env;
   env.vars["scene.id"] = "kitchen_001";
   env.vars["scene_id"] = "kitchen_001";
-  EXPECT_EQ(kind_of("scene_id == ${scene.id}", {{"scene_id", "kitchen_001"}}, env), Kind::satisfied);
+  EXPECT_EQ(kind_of("scene_id == ${scene.id}", {{"scene_id", "kitchen_001"}}, env),
+            Kind::satisfied);
   EXPECT_EQ(kind_of("scene_id == $scene_id", {{"scene_id", "kitchen_002"}}, env), Kind::violated);
 }
 
@@ -396,7 +399,10 @@ TEST(ConditionMatches, NonStringIsATypeMismatch) {
 
 TEST(ConditionMatches, InvalidRegexIsAParseError) {
   const std::string m = parse_error(R"(id matches "([a-z")");
-  EXPECT_EQ(m.rfind(R"(condition "id matches "([a-z"": column 12: expected a valid regular expression)", 0), 0u)
+  EXPECT_EQ(
+      m.rfind(R"(condition "id matches "([a-z"": column 12: expected a valid regular expression)",
+              0),
+      0u)
       << m;
 }
 
@@ -473,8 +479,9 @@ TEST(ConditionQuantifier, AllSatisfied) {
   auto o = eval(R"(all(episodes[*].physics_backend in ["isaac_sim", "isaac_lab"]))",
                 report({"isaac_sim", "isaac_lab", "isaac_sim"}));
   EXPECT_EQ(o.kind, Kind::satisfied);
-  EXPECT_EQ(o.message,
-            R"(all 3 elements of episodes[*].physics_backend satisfy in ["isaac_sim","isaac_lab"])");
+  EXPECT_EQ(
+      o.message,
+      R"(all 3 elements of episodes[*].physics_backend satisfy in ["isaac_sim","isaac_lab"])");
   EXPECT_EQ(o.observed, (json{"isaac_sim", "isaac_lab", "isaac_sim"}));
   EXPECT_EQ(o.expected.at("quantifier"), "all");
 }
@@ -483,9 +490,10 @@ TEST(ConditionQuantifier, AllViolatedNamesOffenders) {
   auto o = eval(R"(all(episodes[*].physics_backend in ["isaac_sim", "isaac_lab"]))",
                 report({"isaac_sim", "mujoco", "isaac_sim", "pybullet"}));
   EXPECT_EQ(o.kind, Kind::violated);
-  EXPECT_EQ(o.message,
-            R"(2 of 4 elements of episodes[*].physics_backend do not satisfy in ["isaac_sim","isaac_lab"]: )"
-            R"(episodes[1].physics_backend = "mujoco", episodes[3].physics_backend = "pybullet")");
+  EXPECT_EQ(
+      o.message,
+      R"(2 of 4 elements of episodes[*].physics_backend do not satisfy in ["isaac_sim","isaac_lab"]: )"
+      R"(episodes[1].physics_backend = "mujoco", episodes[3].physics_backend = "pybullet")");
 }
 
 TEST(ConditionQuantifier, OffendersAndObservedAreCapped) {
@@ -623,18 +631,20 @@ TEST(ConditionCount, CountsWhere) {
                      {{{"passed", true}, {"severity", "error"}},
                       {{"passed", false}, {"severity", "warning"}},
                       {{"passed", false}, {"severity", "error"}}}}};
-  const std::string cond = R"(count(results[*] where passed == false and severity == "error") == 0)";
+  const std::string cond =
+      R"(count(results[*] where passed == false and severity == "error") == 0)";
   auto o = eval(cond, doc);
   EXPECT_EQ(o.kind, Kind::violated);
-  EXPECT_EQ(o.message,
-            R"(count(results[*] where passed == false and severity == "error") = 1, expected == 0)");
+  EXPECT_EQ(
+      o.message,
+      R"(count(results[*] where passed == false and severity == "error") = 1, expected == 0)");
   EXPECT_EQ(o.observed, json(1));
   EXPECT_EQ(kind_of("count(results[*] where passed == false) == 2", doc), Kind::satisfied);
   EXPECT_EQ(kind_of(R"(count(results[*] where passed == true or severity == "warning") == 2)", doc),
             Kind::satisfied);
-  EXPECT_EQ(kind_of(R"(count(results[*] where not (passed == true or severity == "warning")) == 1)",
-                    doc),
-            Kind::satisfied);
+  EXPECT_EQ(
+      kind_of(R"(count(results[*] where not (passed == true or severity == "warning")) == 1)", doc),
+      Kind::satisfied);
   // An `or` inside `where` must not mask a missing field either.
   EXPECT_EQ(kind_of("count(results[*] where passed == true or nope == 1) == 1", doc),
             Kind::missing);
@@ -703,8 +713,8 @@ TEST(ConditionArtifact, FieldOfAnotherArtifact) {
 }
 
 TEST(ConditionArtifact, UnreadableArtifactIsUnavailable) {
-  for (Errc code : {Errc::permission_denied, Errc::io_error, Errc::unavailable,
-                    Errc::interrupted, Errc::internal}) {
+  for (Errc code : {Errc::permission_denied, Errc::io_error, Errc::unavailable, Errc::interrupted,
+                    Errc::internal}) {
     TestEnv env;
     env.artifact_errors["job"] = Error{code, "'g/job.json' could not be read"};
     auto o = eval("job_id == @job.job_id", {{"job_id", "j-1"}}, env);
@@ -755,8 +765,11 @@ TEST(ConditionRefs, VarsAndArtifactsDeduplicatedInOrder) {
 // ---- Keywords and quoted keys ---------------------------------------------------------------
 
 TEST(ConditionKeywords, QuotedKeysEscapeKeywords) {
-  const json doc = {{"and", 1}, {"count", 2}, {"x", {{"or", 3}, {"all", 4}}},
-                    {"q", {{"excellent_0.9_1.0", 5}}}, {"sp ace", 6}};
+  const json doc = {{"and", 1},
+                    {"count", 2},
+                    {"x", {{"or", 3}, {"all", 4}}},
+                    {"q", {{"excellent_0.9_1.0", 5}}},
+                    {"sp ace", 6}};
   EXPECT_EQ(kind_of(R"(["and"] == 1)", doc), Kind::satisfied);
   EXPECT_EQ(kind_of(R"(['count'] == 2)", doc), Kind::satisfied);
   EXPECT_EQ(kind_of("x.or == 3 and x.all == 4", doc), Kind::satisfied);  // fine after a dot
@@ -777,15 +790,18 @@ TEST(ConditionKeywords, BareKeywordIsAParseError) {
 TEST(ConditionKeywords, RightSideBracketIsAList) {
   const json doc = {{"tags", {"a"}}, {"a", "a"}};
   EXPECT_EQ(kind_of(R"(tags == ["a"])", doc), Kind::satisfied);
-  EXPECT_TRUE(contains(parse_error("x == [0].y"), "to use a path such as [0].x, write it on the left"));
+  EXPECT_TRUE(
+      contains(parse_error("x == [0].y"), "to use a path such as [0].x, write it on the left"));
 }
 
 // ---- Parse errors ---------------------------------------------------------------------------
 
 TEST(ConditionParse, MissingOperand) {
-  EXPECT_EQ(parse_error("summary.pass_rate >="),
-            R"(condition "summary.pass_rate >=": column 21: expected an operand, found end of condition)");
-  EXPECT_EQ(parse_error(""), R"(condition "": column 1: expected an operand, found end of condition)");
+  EXPECT_EQ(
+      parse_error("summary.pass_rate >="),
+      R"(condition "summary.pass_rate >=": column 21: expected an operand, found end of condition)");
+  EXPECT_EQ(parse_error(""),
+            R"(condition "": column 1: expected an operand, found end of condition)");
 }
 
 TEST(ConditionParse, NoTruthinessWithoutAComparison) {
@@ -806,8 +822,9 @@ TEST(ConditionParse, UnbalancedAndTrailingTokens) {
             R"(found identifier "y")");
   EXPECT_EQ(parse_error("x == 1 and"),
             R"(condition "x == 1 and": column 11: expected an operand, found end of condition)");
-  EXPECT_EQ(parse_error("x == 1)"),
-            R"~(condition "x == 1)": column 7: expected "and", "or" or end of condition, found ")")~");
+  EXPECT_EQ(
+      parse_error("x == 1)"),
+      R"~(condition "x == 1)": column 7: expected "and", "or" or end of condition, found ")")~");
 }
 
 TEST(ConditionParse, BadLiterals) {
@@ -824,14 +841,17 @@ TEST(ConditionParse, BadLiterals) {
 }
 
 TEST(ConditionParse, OperatorSpecificErrors) {
-  EXPECT_EQ(parse_error("x in []"),
-            R"(condition "x in []": column 6: expected at least one value in the list after "in", found [])");
-  EXPECT_TRUE(contains(parse_error("x in 3"), R"(expected a list [...] after "in", found number 3)"));
+  EXPECT_EQ(
+      parse_error("x in []"),
+      R"(condition "x in []": column 6: expected at least one value in the list after "in", found [])");
+  EXPECT_TRUE(
+      contains(parse_error("x in 3"), R"(expected a list [...] after "in", found number 3)"));
   EXPECT_TRUE(contains(parse_error("x not == 3"), R"(expected "in" after "not")"));
   EXPECT_TRUE(contains(parse_error("x between 1 or 2"), R"(expected "and" between the bounds)"));
   EXPECT_TRUE(contains(parse_error("x between 2 and 1"), "lower bound <= the upper bound"));
   EXPECT_TRUE(contains(parse_error("x matches 3"), "expected a quoted regular expression"));
-  EXPECT_TRUE(contains(parse_error("count(results[*])"), "expected a comparison operator after count"));
+  EXPECT_TRUE(
+      contains(parse_error("count(results[*])"), "expected a comparison operator after count"));
   EXPECT_TRUE(contains(parse_error("count(results) == 1"), "expected a path with [*] in count"));
   EXPECT_TRUE(contains(parse_error("exists(3)"), "expected a path inside exists"));
   EXPECT_TRUE(contains(parse_error("all x == 1"), R"(expected "(" after "all")"));
@@ -839,13 +859,15 @@ TEST(ConditionParse, OperatorSpecificErrors) {
 
 TEST(ConditionParse, StarsOnlyInsideQuantifiers) {
   const std::string m = parse_error("results[*].score > 0");
-  EXPECT_EQ(m.rfind(R"(condition "results[*].score > 0": column 9: expected a path without [*])", 0), 0u)
+  EXPECT_EQ(
+      m.rfind(R"(condition "results[*].score > 0": column 9: expected a path without [*])", 0), 0u)
       << m;
   EXPECT_TRUE(contains(parse_error("exists(a[*])"), "expected a path without [*]"));
   EXPECT_TRUE(contains(parse_error("all(a.b == 1)"), "expected a path with [*] in all(...)"));
   EXPECT_TRUE(contains(parse_error("all(a[*] == b[*])"), "found a second one"));
   EXPECT_TRUE(contains(parse_error("all(a[*] between b[*] and 1)"), "expected a path without [*]"));
-  EXPECT_TRUE(contains(parse_error("count(a[*] where b[*] == 1) == 0"), "expected a path without [*]"));
+  EXPECT_TRUE(
+      contains(parse_error("count(a[*] where b[*] == 1) == 0"), "expected a path without [*]"));
   EXPECT_TRUE(parse_ok("count(a[*] where any(b[*] == 1)) == 0").text().size() > 0);
 }
 
@@ -981,8 +1003,10 @@ TEST(ConditionRobustness, CopiesShareAndEvaluateConcurrently) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        if (copy.evaluate(ok, EvalEnv{}).kind != Kind::satisfied) ++failures[static_cast<std::size_t>(t)];
-        if (c.evaluate(bad, EvalEnv{}).kind != Kind::violated) ++failures[static_cast<std::size_t>(t)];
+        if (copy.evaluate(ok, EvalEnv{}).kind != Kind::satisfied)
+          ++failures[static_cast<std::size_t>(t)];
+        if (c.evaluate(bad, EvalEnv{}).kind != Kind::violated)
+          ++failures[static_cast<std::size_t>(t)];
       }
     });
   }

@@ -71,8 +71,10 @@ TEST(PathTemplate, DataCannotEscape) {
   env.docs["job"] = {{"job_id", "../../etc"}};
   Error e = expand_err("episodes/geniesim_${@job.job_id}/m.json", env);
   EXPECT_EQ(e.code, Errc::out_of_root);
-  EXPECT_NE(e.message.find("field job_id of artifact 'job' = \"../../etc\" is not a single path segment"),
-            std::string::npos) << e.message;
+  EXPECT_NE(
+      e.message.find("field job_id of artifact 'job' = \"../../etc\" is not a single path segment"),
+      std::string::npos)
+      << e.message;
   env.docs["job"] = {{"job_id", ".."}};
   EXPECT_EQ(expand_err("a/${@job.job_id}/b", env).code, Errc::out_of_root);
 }
@@ -82,10 +84,13 @@ TEST(PathTemplate, WrongTypeMissingFieldMissingArtifact) {
   env.docs["job"] = {{"job_id", 1.5}, {"flag", true}};
   Error e = expand_err("a/${@job.job_id}", env);
   EXPECT_EQ(e.code, Errc::type_mismatch);
-  EXPECT_NE(e.message.find("must be a string or an integer, found number 1.5"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("must be a string or an integer, found number 1.5"), std::string::npos)
+      << e.message;
   e = expand_err("a/${@job.nope}", env);
   EXPECT_EQ(e.code, Errc::not_found);
-  EXPECT_NE(e.message.find("path 'a/${@job.nope}' cannot be built: artifact 'job'"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("path 'a/${@job.nope}' cannot be built: artifact 'job'"),
+            std::string::npos)
+      << e.message;
   e = expand_err("a/${@other.x}", env);
   EXPECT_EQ(e.code, Errc::not_found);
   EXPECT_NE(e.message.find("'x/job.json' is missing"), std::string::npos) << e.message;

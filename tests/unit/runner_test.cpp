@@ -61,8 +61,10 @@ class RunnerTest : public ::testing::Test {
   }
 
   static std::string one_json_check(const std::string& path, const std::string& condition) {
-    return "version: 1\nname: t\nstages:\n  - id: s\n    checks:\n      - id: c\n        type: json\n"
-           "        artifact: " + path + "\n        conditions: ['" + condition + "']\n";
+    return "version: 1\nname: t\nstages:\n  - id: s\n    checks:\n      - id: c\n        type: "
+           "json\n"
+           "        artifact: " +
+           path + "\n        conditions: ['" + condition + "']\n";
   }
 
   fs::path root_;
@@ -193,7 +195,8 @@ TEST_F(RunnerTest, UnreadableIsErrorNotAbsent) {
   fs::permissions(root_ / "r/report.json", fs::perms::none);
   // Root ignores file modes, so read as 'nobody' for the duration of the run.
   fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  fs::permissions(root_ / "r", fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(root_ / "r",
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   bool dropped = false;
   if (geteuid() == 0) {
     ASSERT_EQ(seteuid(65534), 0);
@@ -261,8 +264,10 @@ TEST_F(RunnerTest, SkipIfHoldsSkipsStageAndDependents) {
   Report r = run(kSkipSpec);
   EXPECT_EQ(result(r, "export.m").status, Status::skipped);
   EXPECT_EQ(result(r, "import.m").status, Status::skipped);
-  EXPECT_NE(r.stages[1].reason.find("depends on 'export', which was skipped: skip_if holds on cfg/config.json"),
-            std::string::npos) << r.stages[1].reason;
+  EXPECT_NE(r.stages[1].reason.find(
+                "depends on 'export', which was skipped: skip_if holds on cfg/config.json"),
+            std::string::npos)
+      << r.stages[1].reason;
   EXPECT_EQ(result(r, "other.m").status, Status::pass);
   EXPECT_EQ(r.exit_code, ExitCode::pass);
 }
@@ -341,7 +346,8 @@ stages:
 
 TEST_F(RunnerTest, ArtifactFieldBuildsPathAndInjectionFails) {
   write("scenes/k/geniesim/job.json", R"({"job_id": "j1"})");
-  write("scenes/k/episodes/geniesim_j1/import_manifest.json", R"({"episodes": {"passed_validation": 3}})");
+  write("scenes/k/episodes/geniesim_j1/import_manifest.json",
+        R"({"episodes": {"passed_validation": 3}})");
   const char* spec = R"(version: 1
 name: t
 vars: {scene_id: {type: segment, required: true}}
@@ -355,8 +361,9 @@ stages:
   Report r = run(spec, {{"scene_id", "k"}});
   const auto& c = result(r, "s.c");
   EXPECT_EQ(c.status, Status::pass) << c.message;
-  EXPECT_EQ(c.artifacts, (std::vector<std::string>{"scenes/k/episodes/geniesim_j1/import_manifest.json",
-                                                   "scenes/k/geniesim/job.json"}));
+  EXPECT_EQ(c.artifacts,
+            (std::vector<std::string>{"scenes/k/episodes/geniesim_j1/import_manifest.json",
+                                      "scenes/k/geniesim/job.json"}));
   write("scenes/k/geniesim/job.json", R"({"job_id": "../../../etc"})");
   Report bad = run(spec, {{"scene_id", "k"}});
   const auto& b = result(bad, "s.c");
@@ -406,7 +413,8 @@ TEST_F(RunnerTest, ResultsComeInSpecOrderWithManyJobs) {
   for (int s = 0; s < 6; ++s) {
     spec += "  - id: s" + std::to_string(s) + "\n    checks:\n";
     for (int c = 0; c < 10; ++c) {
-      spec += "      - {id: c" + std::to_string(c) + ", type: marker, path: m/" + std::to_string(c) + "}\n";
+      spec += "      - {id: c" + std::to_string(c) + ", type: marker, path: m/" +
+              std::to_string(c) + "}\n";
     }
   }
   for (int c = 0; c < 10; c += 2) write("m/" + std::to_string(c), "{}");
@@ -428,8 +436,9 @@ TEST_F(RunnerTest, InterruptedRunIsNoVerdict) {
   std::atomic<bool> cancel{true};
   RunOptions opts;
   opts.cancel = &cancel;
-  Report r = run("version: 1\nname: t\nstages:\n  - id: s\n    checks: [{id: c, type: marker, path: m/.a}]\n",
-                 {}, opts);
+  Report r = run(
+      "version: 1\nname: t\nstages:\n  - id: s\n    checks: [{id: c, type: marker, path: m/.a}]\n",
+      {}, opts);
   EXPECT_TRUE(r.interrupted);
   EXPECT_EQ(result(r, "s.c").status, Status::error);
   EXPECT_EQ(r.exit_code, ExitCode::no_verdict);
@@ -446,9 +455,12 @@ TEST_F(RunnerTest, ThrowingCheckBecomesError) {
   CheckInfo info;
   info.type = "throws";
   ASSERT_TRUE(registry_
-                  .add(info, [](const CheckConfig&) -> Result<std::unique_ptr<Check>> {
-                    return std::unique_ptr<Check>(std::make_unique<ThrowingCheck>());
-                  }, "test")
+                  .add(
+                      info,
+                      [](const CheckConfig&) -> Result<std::unique_ptr<Check>> {
+                        return std::unique_ptr<Check>(std::make_unique<ThrowingCheck>());
+                      },
+                      "test")
                   .ok());
   Report r = run("version: 1\nname: t\nstages:\n  - id: s\n    checks: [{id: c, type: throws}]\n");
   const auto& c = result(r, "s.c");
@@ -460,10 +472,14 @@ TEST_F(RunnerTest, ThrowingCheckBecomesError) {
 TEST_F(RunnerTest, DuplicateRegistrationNamesBothOwners) {
   CheckInfo info;
   info.type = "marker";
-  auto r = registry_.add(info, [](const CheckConfig&) -> Result<std::unique_ptr<Check>> {
-    return make_error(Errc::internal, "x");
-  }, "plugin libfoo.so (foo 1.0)");
+  auto r = registry_.add(
+      info,
+      [](const CheckConfig&) -> Result<std::unique_ptr<Check>> {
+        return make_error(Errc::internal, "x");
+      },
+      "plugin libfoo.so (foo 1.0)");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message,
-            "check type 'marker' is registered twice: by built-in and by plugin libfoo.so (foo 1.0)");
+  EXPECT_EQ(
+      r.error().message,
+      "check type 'marker' is registered twice: by built-in and by plugin libfoo.so (foo 1.0)");
 }

@@ -32,7 +32,9 @@ void expect_error(const std::string& text, const std::string& fragment,
   ASSERT_FALSE(spec.ok()) << "expected a spec error containing: " << fragment;
   EXPECT_EQ(spec.error().code, Errc::spec_error);
   EXPECT_NE(spec.error().message.find(fragment), std::string::npos)
-      << "message was:\n" << spec.error().message << "\nexpected fragment:\n" << fragment;
+      << "message was:\n"
+      << spec.error().message << "\nexpected fragment:\n"
+      << fragment;
 }
 
 const char* const kGood = R"(version: 1
@@ -88,13 +90,16 @@ TEST(SpecLoader, VarOverrideIsTyped) {
   auto spec = load(kGood, {{"scene_id", "k"}, {"min_rate", "0.95"}});
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   EXPECT_EQ(spec->values["min_rate"], 0.95);
-  expect_error(kGood, "--var min_rate: expected number, found \"high\"", {{"scene_id", "k"}, {"min_rate", "high"}});
-  expect_error(kGood, "--var min_rate: expected number, found \"nan\" (NaN and infinity are not accepted)",
+  expect_error(kGood, "--var min_rate: expected number, found \"high\"",
+               {{"scene_id", "k"}, {"min_rate", "high"}});
+  expect_error(kGood,
+               "--var min_rate: expected number, found \"nan\" (NaN and infinity are not accepted)",
                {{"scene_id", "k"}, {"min_rate", "nan"}});
 }
 
 TEST(SpecLoader, MissingRequiredVar) {
-  expect_error(kGood, "spec.yaml:4:3: required variable 'scene_id' is missing: pass --var scene_id=VALUE");
+  expect_error(kGood,
+               "spec.yaml:4:3: required variable 'scene_id' is missing: pass --var scene_id=VALUE");
 }
 
 TEST(SpecLoader, EmptyRequiredVar) {
@@ -107,7 +112,8 @@ TEST(SpecLoader, SegmentVarRefusesSlash) {
 }
 
 TEST(SpecLoader, UnknownVarOnCommandLine) {
-  expect_error(kGood, "--var nope: the spec declares no variable 'nope' (declared: scene_id, min_rate)",
+  expect_error(kGood,
+               "--var nope: the spec declares no variable 'nope' (declared: scene_id, min_rate)",
                {{"scene_id", "k"}, {"nope", "1"}});
 }
 
@@ -118,7 +124,8 @@ TEST(SpecLoader, UnknownTopLevelKey) {
 }
 
 TEST(SpecLoader, UnknownCheckKey) {
-  expect_error(R"(version: 1
+  expect_error(
+      R"(version: 1
 name: x
 stages:
   - id: s
@@ -129,12 +136,13 @@ stages:
         conditions: ["x == 1"]
         threshold: 3
 )",
-               "spec.yaml:10:9: unknown key 'threshold' in check 's.c' (type json) (expected one of: "
-               "id, type, severity, description, artifact, conditions, format)");
+      "spec.yaml:10:9: unknown key 'threshold' in check 's.c' (type json) (expected one of: "
+      "id, type, severity, description, artifact, conditions, format)");
 }
 
 TEST(SpecLoader, WrongParamType) {
-  expect_error(R"(version: 1
+  expect_error(
+      R"(version: 1
 name: x
 stages:
   - id: s
@@ -144,8 +152,8 @@ stages:
         artifact: a/b.json
         conditions: "x == 1"
 )",
-               "spec.yaml:9:21: check 's.c': parameter 'conditions': expected a list of conditions, "
-               "found string \"x == 1\"");
+      "spec.yaml:9:21: check 's.c': parameter 'conditions': expected a list of conditions, "
+      "found string \"x == 1\"");
 }
 
 TEST(SpecLoader, WrongChoice) {
@@ -171,15 +179,16 @@ stages:
 }
 
 TEST(SpecLoader, UnknownCheckType) {
-  expect_error(R"(version: 1
+  expect_error(
+      R"(version: 1
 name: x
 stages:
   - id: s
     checks:
       - {id: c, type: quality_gates, path: a}
 )",
-               "spec.yaml:6:23: check 's.c': unknown check type 'quality_gates' (known: json, marker); "
-               "is its plugin loaded?");
+      "spec.yaml:6:23: check 's.c': unknown check type 'quality_gates' (known: json, marker); "
+      "is its plugin loaded?");
 }
 
 TEST(SpecLoader, MissingRequiredParam) {
@@ -194,15 +203,20 @@ stages:
 }
 
 TEST(SpecLoader, NoChecks) {
-  expect_error("version: 1\nname: x\nstages:\n  - id: s\n", "the spec has no checks: a spec must check something");
+  expect_error("version: 1\nname: x\nstages:\n  - id: s\n",
+               "the spec has no checks: a spec must check something");
   expect_error("version: 1\nname: x\nstages: []\n", "the spec has no checks");
 }
 
-TEST(SpecLoader, MissingStages) { expect_error("version: 1\nname: x\n", "spec.yaml: missing required key 'stages'"); }
+TEST(SpecLoader, MissingStages) {
+  expect_error("version: 1\nname: x\n", "spec.yaml: missing required key 'stages'");
+}
 
 TEST(SpecLoader, VersionAndName) {
-  expect_error("version: 2\nname: x\nstages: []\n", "spec.yaml:1:10: unsupported spec version: expected 1, found integer 2");
-  expect_error("version: \"1\"\nname: x\nstages: []\n", "unsupported spec version: expected 1, found string \"1\"");
+  expect_error("version: 2\nname: x\nstages: []\n",
+               "spec.yaml:1:10: unsupported spec version: expected 1, found integer 2");
+  expect_error("version: \"1\"\nname: x\nstages: []\n",
+               "unsupported spec version: expected 1, found string \"1\"");
   expect_error("version: 1\nstages: []\n", "the spec: missing required key 'name'");
 }
 
@@ -211,9 +225,11 @@ TEST(SpecLoader, YamlSyntaxError) {
 }
 
 TEST(SpecLoader, FlowCollectionHint) {
-  expect_error("version: 1\nname: x\nvars: {s: {type: segment}}\nstages:\n  - id: a\n    inputs: [x/${s}/.m]\n",
-               "YAML syntax error: end of sequence flow not found (inside [...] or {...}, quote values "
-               "that contain ${...})");
+  expect_error(
+      "version: 1\nname: x\nvars: {s: {type: segment}}\nstages:\n  - id: a\n    inputs: "
+      "[x/${s}/.m]\n",
+      "YAML syntax error: end of sequence flow not found (inside [...] or {...}, quote values "
+      "that contain ${...})");
 }
 
 TEST(SpecLoader, NotAMapping) { expect_error("- 1\n- 2\n", "spec.yaml: a spec is a mapping"); }
@@ -231,7 +247,9 @@ stages:
           - "x >= "
 )");
   ASSERT_FALSE(spec.ok());
-  EXPECT_EQ(spec.error().message.rfind("spec.yaml:10:13: check 's.c': parameter 'conditions': condition", 0), 0u)
+  EXPECT_EQ(spec.error().message.rfind(
+                "spec.yaml:10:13: check 's.c': parameter 'conditions': condition", 0),
+            0u)
       << spec.error().message;
 }
 
@@ -258,7 +276,8 @@ stages:
 }
 
 TEST(SpecLoader, StringVarCannotBuildPaths) {
-  expect_error(R"(version: 1
+  expect_error(
+      R"(version: 1
 name: x
 vars: {who: {type: string, default: a}}
 stages:
@@ -266,8 +285,8 @@ stages:
     checks:
       - {id: c, type: marker, path: "scenes/${who}/.done"}
 )",
-               "path 'scenes/${who}/.done' uses variable 'who' of type string; only segment, store_path "
-               "and integer variables may build store paths");
+      "path 'scenes/${who}/.done' uses variable 'who' of type string; only segment, store_path "
+      "and integer variables may build store paths");
 }
 
 TEST(SpecLoader, UnknownArtifactName) {
@@ -366,8 +385,9 @@ stages:
   auto spec = load(text, {{"baseline", dir.string()}});
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   EXPECT_EQ(spec->values["baseline"], dir.lexically_normal().string());
-  expect_error(text, "--var baseline: expected local_path, found \"/no/such/dir\" (no such file or folder)",
-               {{"baseline", "/no/such/dir"}});
+  expect_error(
+      text, "--var baseline: expected local_path, found \"/no/such/dir\" (no such file or folder)",
+      {{"baseline", "/no/such/dir"}});
 }
 
 TEST(SpecLoader, SecretVarIsRedacted) {
@@ -391,7 +411,8 @@ stages:
   - id: s
     checks: [{id: c, type: marker, path: a/.m}]
 )";
-  expect_error(text, "--var strict: expected boolean, found \"yes\" (write true or false)", {{"strict", "yes"}});
+  expect_error(text, "--var strict: expected boolean, found \"yes\" (write true or false)",
+               {{"strict", "yes"}});
   auto spec = load(text, {{"strict", "false"}});
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(spec->values["strict"], false);
@@ -402,14 +423,16 @@ TEST(SpecLoader, FileErrors) {
   opts.registry = &builtins();
   auto spec = load_spec_file("/no/such/spec.yaml", opts);
   ASSERT_FALSE(spec.ok());
-  EXPECT_NE(spec.error().message.find("/no/such/spec.yaml: cannot read the spec"), std::string::npos);
+  EXPECT_NE(spec.error().message.find("/no/such/spec.yaml: cannot read the spec"),
+            std::string::npos);
 }
 
 TEST(SpecLoader, QuickstartExampleIsValid) {
   SpecOptions opts;
   opts.registry = &builtins();
   opts.vars = {{"scene_id", "kitchen_001"}};
-  auto spec = load_spec_file(std::string(STAGECHECK_SOURCE_DIR) + "/examples/quickstart/spec.yaml", opts);
+  auto spec =
+      load_spec_file(std::string(STAGECHECK_SOURCE_DIR) + "/examples/quickstart/spec.yaml", opts);
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   EXPECT_EQ(spec->stages.size(), 4u);
 }
