@@ -44,6 +44,7 @@ json result_to_json(const CheckResult& result) {
   out["observed"] = evidence(result.observed);
   out["expected"] = evidence(result.expected);
   out["details"] = evidence(result.details);
+  if (!result.code.empty()) out["code"] = result.code;
   out["duration_ms"] = result.duration_ms;
   return out;
 }

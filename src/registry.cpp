@@ -26,6 +26,8 @@ const char* to_string(ParamType type) noexcept {
       return "list of path templates";
     case ParamType::artifact:
       return "artifact name or path";
+    case ParamType::local_path:
+      return "$variable of type local_path";
     case ParamType::object:
       return "mapping";
     case ParamType::any:

@@ -21,13 +21,21 @@ using Doc = std::shared_ptr<const nlohmann::json>;
 /// checks on many threads ask for it at the same moment.
 class RunState {
  public:
-  RunState(const Spec& spec, const Store& store, LoadLimits limits, const std::atomic<bool>* cancel)
-      : spec_(spec), store_(store), limits_(limits), cancel_(cancel) {}
+  RunState(const Spec& spec, const Store& store, LoadLimits limits, const std::atomic<bool>* cancel,
+           unsigned jobs, bool allow_process_env)
+      : spec_(spec),
+        store_(store),
+        limits_(limits),
+        cancel_(cancel),
+        jobs_(jobs),
+        allow_process_env_(allow_process_env) {}
 
   const Spec& spec() const { return spec_; }
   const Store& store() const { return store_; }
   const LoadLimits& limits() const { return limits_; }
   bool cancelled() const { return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed); }
+  unsigned jobs() const { return jobs_; }
+  bool allow_process_env() const { return allow_process_env_; }
 
   /// Loads `path` as `format` with a read cap, once per (path, format, cap).
   Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes);
@@ -37,6 +45,8 @@ class RunState {
   const Store& store_;
   LoadLimits limits_;
   const std::atomic<bool>* cancel_;
+  unsigned jobs_;
+  bool allow_process_env_;
   std::mutex mutex_;
   std::map<std::string, std::shared_future<Result<Doc>>> cache_;
 };
@@ -56,6 +66,8 @@ class CheckContextImpl final : public CheckContext {
   EvalEnv eval_env() override;
   void record_artifact(std::string path) override;
   bool cancelled() const override { return run_.cancelled(); }
+  unsigned jobs() const override { return run_.jobs(); }
+  bool process_env_allowed() const override { return run_.allow_process_env(); }
 
   /// Paths recorded, sorted and unique.
   std::vector<std::string> artifacts() const { return {read_.begin(), read_.end()}; }

@@ -67,6 +67,9 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
   r.observed = std::move(out.observed);
   r.expected = std::move(out.expected);
   r.details = std::move(out.details);
+  if (r.status == Status::fail || r.status == Status::warn || r.status == Status::error) {
+    r.code = !out.code.empty() ? std::move(out.code) : sc.failure_code;
+  }
   std::vector<std::string> artifacts = ctx.artifacts();
   artifacts.insert(artifacts.end(), out.artifacts.begin(), out.artifacts.end());
   std::sort(artifacts.begin(), artifacts.end());
@@ -190,9 +193,10 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   RunInfo info{spec_.name, spec_.source, report.root, spec_.check_count(), report.started_at};
   for (auto* r : reporters) r->begin(info);
 
-  detail::RunState run(spec_, store_, options_.limits, options_.cancel);
   unsigned jobs =
       options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
+  detail::RunState run(spec_, store_, options_.limits, options_.cancel, jobs,
+                       options_.allow_process_env);
 
   std::vector<StageRun> runs(spec_.stages.size());
   std::map<std::string, const StageRun*> by_id;

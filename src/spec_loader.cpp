@@ -848,8 +848,9 @@ class Loader {
       }
     }
     std::string description = get_string(node, "description", where, false).value_or("");
+    std::string failure_code = get_string(node, "failure_code", where, false).value_or("");
     CheckConfig config(full_id, *type, severity, mark_of(node, file_));
-    std::vector<std::string> allowed = {"id", "type", "severity", "description"};
+    std::vector<std::string> allowed = {"id", "type", "severity", "description", "failure_code"};
     for (const auto& p : entry->info.params) allowed.push_back(p.name);
     std::size_t errors_before = errors_.size();
     check_keys(node, allowed, fmt::format("{} (type {})", where, *type));
@@ -868,6 +869,9 @@ class Loader {
     }
     if (errors_.size() != errors_before) return;
     add_check(stage, *entry, config, description);
+    if (!stage.checks.empty() && stage.checks.back().id == full_id) {
+      stage.checks.back().failure_code = failure_code;
+    }
   }
 
   void convert_param(const ParamSpec& ps, const YAML::Node& node, CheckConfig& config,
@@ -966,6 +970,25 @@ class Loader {
         if (!ref) return;
         config.set_value(ps.name, node.Scalar(), mark, true);
         config.set_artifact(ps.name, std::move(*ref));
+        return;
+      }
+      case ParamType::local_path: {
+        std::string name = node.IsScalar() ? node.Scalar() : std::string();
+        if (name.size() > 3 && name.rfind("${", 0) == 0 && name.back() == '}') {
+          name = name.substr(2, name.size() - 3);
+        } else if (name.size() > 1 && name.front() == '$') {
+          name = name.substr(1);
+        } else {
+          return expect("a $variable of type local_path (e.g. $env_file)");
+        }
+        const VarDecl* decl = spec_.find_var(name);
+        if (decl == nullptr || decl->type != VarType::local_path) {
+          error(node, fmt::format("{}: '{}' must name a variable of type local_path{}", where, name,
+                                  decl == nullptr ? " (no such variable is declared)"
+                                                  : fmt::format(" (it is {})", to_string(decl->type))));
+          return;
+        }
+        config.set_value(ps.name, name, mark, true);
         return;
       }
       case ParamType::object:

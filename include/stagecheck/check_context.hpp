@@ -46,6 +46,10 @@ class STAGECHECK_API CheckContext {
   virtual void record_artifact(std::string path) = 0;
   /// True once the run has been interrupted; long checks should stop and return error.
   virtual bool cancelled() const = 0;
+  /// The number of threads a check may use for its own parallel work (--jobs).
+  virtual unsigned jobs() const = 0;
+  /// True if RunOptions::allow_process_env was set by an embedding job.
+  virtual bool process_env_allowed() const = 0;
 };
 
 }  // namespace stagecheck

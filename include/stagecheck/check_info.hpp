@@ -24,6 +24,9 @@ enum class ParamType {
   path,            ///< A path template (parsed at load, expanded at run time).
   path_list,       ///< A sequence of path templates.
   artifact,        ///< A declared artifact name, or a path template for an inline artifact.
+  local_path,      ///< `$var` naming a declared variable of type local_path (an operator-given
+                   ///< file or folder outside the store). get_string() returns the variable's
+                   ///< name; CheckContext::var() gives its value at run time (null if unset).
   object,          ///< A mapping, passed through as JSON.
   any,             ///< Any YAML value, passed through as JSON.
 };

@@ -22,6 +22,10 @@ struct RunOptions {
   /// Set (e.g. from a signal handler) to interrupt: checks not yet started become `error`
   /// "interrupted" and the exit code is 3 unless something already failed.
   const std::atomic<bool>* cancel = nullptr;
+  /// Lets checks read this process's environment (e.g. `env_flags` with `source: process`).
+  /// Only a job that embeds stagecheck and validates its own environment sets it; the driver
+  /// never does, since its environment is not the pipeline's.
+  bool allow_process_env = false;
 };
 
 /// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks

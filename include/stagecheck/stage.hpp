@@ -30,6 +30,7 @@ struct StageCheck {
   std::string type;
   Severity severity = Severity::error;
   std::string description;
+  std::string failure_code;  ///< The spec's `failure_code`: the result's code when it fails.
   SourceMark mark;
   std::shared_ptr<const Check> check;
 };

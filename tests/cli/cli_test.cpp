@@ -171,11 +171,11 @@ TEST_F(CliTest, HelpAndVersion) {
 }
 
 TEST_F(CliTest, ListChecks) {
-  DriverRun r = run("list-checks");
+  DriverRun r = run("list-checks --no-default-plugins");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("marker  [artifacts]  from built-in"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("json  [artifacts]  from built-in"), std::string::npos) << r.out;
-  DriverRun j = run("list-checks --json");
+  DriverRun j = run("list-checks --json --no-default-plugins");
   auto list = nlohmann::json::parse(j.out);
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0]["type"], "json");

@@ -137,7 +137,7 @@ stages:
         threshold: 3
 )",
       "spec.yaml:10:9: unknown key 'threshold' in check 's.c' (type json) (expected one of: "
-      "id, type, severity, description, artifact, conditions, format)");
+      "id, type, severity, description, failure_code, artifact, conditions, format)");
 }
 
 TEST(SpecLoader, WrongParamType) {
