@@ -69,7 +69,8 @@ struct Test {
   Operand lhs;
   Operand rhs;  ///< Other side of a comparison, or the lower bound of `between`.
   Operand hi;   ///< Upper bound of `between`.
-  json list;    ///< For `in` / `not in`.
+  json list;    ///< For `in` / `not in` with a list literal.
+  bool list_from_var = false;  ///< `in $var`: the list is the variable in `rhs`.
   std::string pattern;
   std::regex regex;
 };
@@ -1054,10 +1055,16 @@ class Parser {
         next();
       }
       const Token& lb = peek();
-      if (lb.kind != Tok::lbracket) fail(lb, R"(a list [...] after "in")");
-      t.list = parse_list();
-      if (t.list.empty())
-        fail_at(lb.pos, R"(expected at least one value in the list after "in", found [])");
+      if (lb.kind == Tok::var) {
+        // `in $allowed`: a list-valued spec variable, resolved at evaluation.
+        t.list_from_var = true;
+        t.rhs = parse_operand(false);
+      } else {
+        if (lb.kind != Tok::lbracket) fail(lb, R"(a list [...] or a $variable after "in")");
+        t.list = parse_list();
+        if (t.list.empty())
+          fail_at(lb.pos, R"(expected at least one value in the list after "in", found [])");
+      }
     } else if (at_keyword("between")) {
       next();
       t.kind = TestKind::between;
@@ -1636,15 +1643,18 @@ std::string side_text(const Operand& op, const json& value, const DescFn& desc, 
   return desc(which) + " = " + render_value(value);
 }
 
+/// The list of an `in` test: the literal, or the variable's value resolved into `b`.
+const json& list_of(const Test& t, const json* b) { return t.list_from_var ? *b : t.list; }
+
 std::string tail_text(const Test& t, const json* b, const json* c, const DescFn& desc,
                       bool violated) {
   switch (t.kind) {
     case TestKind::compare:
       return std::string(op_text(t.op)) + " " + side_text(t.rhs, *b, desc, 1);
     case TestKind::in:
-      return "in " + render_value(t.list);
+      return "in " + render_value(list_of(t, b));
     case TestKind::not_in:
-      return "not in " + render_value(t.list);
+      return "not in " + render_value(list_of(t, b));
     case TestKind::between:
       return "between " + side_text(t.rhs, *b, desc, 1) + " and " + side_text(t.hi, *c, desc, 2);
     case TestKind::matches:
@@ -1658,9 +1668,9 @@ json expected_json(const Test& t, const json* b, const json* c) {
     case TestKind::compare:
       return json{{"op", op_text(t.op)}, {"value", sanitize(*b)}};
     case TestKind::in:
-      return json{{"op", "in"}, {"values", t.list}};
+      return json{{"op", "in"}, {"values", list_of(t, b)}};
     case TestKind::not_in:
-      return json{{"op", "not in"}, {"values", t.list}};
+      return json{{"op", "not in"}, {"values", list_of(t, b)}};
     case TestKind::between:
       return json{{"op", "between"}, {"min", sanitize(*b)}, {"max", sanitize(*c)}};
     case TestKind::matches:
@@ -1713,11 +1723,15 @@ ConditionOutcome eval_test(const Test& t, const json& a, const json* b, const js
     }
     case TestKind::in:
     case TestKind::not_in: {
+      if (t.list_from_var && (!b->is_array() || b->empty())) {
+        return type_mismatch(desc(1), "a non-empty list", *b);
+      }
+      const json& list = list_of(t, b);
       if (contains_non_finite(a)) return not_finite(desc(0), a);
       const TypeClass ca = class_of(a);
       bool shares_class = false;
       bool found = false;
-      for (const json& e : t.list) {
+      for (const json& e : list) {
         if (class_of(e) != ca) continue;
         shares_class = true;
         if (same_class_equal(a, e)) {
@@ -1726,8 +1740,8 @@ ConditionOutcome eval_test(const Test& t, const json& a, const json* b, const js
         }
       }
       if (!shares_class) {
-        return type_mismatch(
-            desc(0), list_classes(t.list) + " (to look up in " + render_value(t.list) + ")", a);
+        return type_mismatch(desc(0),
+                             list_classes(list) + " (to look up in " + render_value(list) + ")", a);
       }
       holds = found == (t.kind == TestKind::in);
       break;
@@ -1818,7 +1832,7 @@ ConditionOutcome eval_test_node(const Test& t, const json& doc, const Ctx& ctx) 
   if (a.value == nullptr) return std::move(*a.error);
   Resolved b;
   Resolved c;
-  if (t.kind == TestKind::compare || t.kind == TestKind::between) {
+  if (t.kind == TestKind::compare || t.kind == TestKind::between || t.list_from_var) {
     b = resolve(t.rhs, doc, ctx);
     if (b.value == nullptr) return std::move(*b.error);
   }
@@ -1838,7 +1852,7 @@ ConditionOutcome eval_quantified(const ConditionNode& node, const json& doc, con
   // The other operands do not depend on the element: resolve them once.
   Resolved b;
   Resolved c;
-  if (t.kind == TestKind::compare || t.kind == TestKind::between) {
+  if (t.kind == TestKind::compare || t.kind == TestKind::between || t.list_from_var) {
     b = resolve(t.rhs, doc, ctx);
     if (b.value == nullptr) return std::move(*b.error);
   }

@@ -36,6 +36,8 @@ std::string_view to_string(VarType type) noexcept {
       return "boolean";
     case VarType::local_path:
       return "local_path";
+    case VarType::string_list:
+      return "string_list";
   }
   return "string";
 }
@@ -70,7 +72,7 @@ constexpr int kMaxSpecDepth = 64;
 
 std::optional<VarType> parse_var_type(std::string_view s) {
   for (VarType t : {VarType::string, VarType::segment, VarType::store_path, VarType::integer,
-                    VarType::number, VarType::boolean, VarType::local_path}) {
+                    VarType::number, VarType::boolean, VarType::local_path, VarType::string_list}) {
     if (to_string(t) == s) return t;
   }
   return std::nullopt;
@@ -288,7 +290,7 @@ class Loader {
                                 where, describe_node(body)));
         continue;
       }
-      check_keys(body, {"type", "required", "default", "description", "secret"}, where);
+      check_keys(body, {"type", "required", "default", "description", "secret", "not_in"}, where);
       if (auto t = get_string(body, "type", where, false)) {
         auto vt = parse_var_type(*t);
         if (!vt) {
@@ -303,7 +305,34 @@ class Loader {
       decl.required = get_bool(body, "required", where).value_or(false);
       decl.secret = get_bool(body, "secret", where).value_or(false);
       if (auto d = get_string(body, "description", where, false)) decl.description = *d;
-      if (YAML::Node def = body["default"]) {
+      if (YAML::Node refused = body["not_in"]) {
+        if (!refused.IsSequence()) {
+          error(refused, fmt::format("{}: not_in must be a list of values, found {}", where,
+                                     describe_node(refused)));
+        } else {
+          for (const auto& item : refused) {
+            if (item.IsScalar()) decl.not_in.push_back(item.Scalar());
+          }
+        }
+      }
+      if (YAML::Node list_default = body["default"];
+          list_default && decl.type == VarType::string_list) {
+        if (!list_default.IsSequence()) {
+          error(list_default, fmt::format("{}: default must be a list of strings, found {}", where,
+                                          describe_node(list_default)));
+        } else {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& item : list_default) {
+            if (!item.IsScalar() || item.Scalar().empty()) {
+              error(item, fmt::format("{}: default must be a list of non-empty strings", where));
+            } else {
+              list.push_back(item.Scalar());
+            }
+          }
+          decl.default_value = std::move(list);
+        }
+      } else if (YAML::Node scalar_default = body["default"]) {
+        const YAML::Node& def = scalar_default;
         if (!def.IsScalar()) {
           error(def,
                 fmt::format("{}: default must be a scalar, found {}", where, describe_node(def)));
@@ -331,7 +360,25 @@ class Loader {
       return std::nullopt;
     };
     (void)plain;
+    if (std::find(decl.not_in.begin(), decl.not_in.end(), text) != decl.not_in.end()) {
+      return fail(fmt::format("the value \"{}\" is refused (not_in)", text));
+    }
     switch (decl.type) {
+      case VarType::string_list: {
+        nlohmann::json list = nlohmann::json::array();
+        std::size_t start = 0;
+        while (start <= text.size()) {
+          std::size_t comma = text.find(',', start);
+          if (comma == std::string::npos) comma = text.size();
+          std::string item = text.substr(start, comma - start);
+          item.erase(0, item.find_first_not_of(" \t"));
+          item.erase(item.find_last_not_of(" \t") + 1);
+          if (item.empty()) return fail("write a,b,c with no empty items");
+          list.push_back(item);
+          start = comma + 1;
+        }
+        return list;
+      }
       case VarType::string:
         return nlohmann::json(text);
       case VarType::segment:
@@ -882,6 +929,10 @@ class Loader {
       error(node, fmt::format("{}: expected {}, found {}", where, what, describe_node(node)));
     };
     nlohmann::json scalar = node.IsScalar() ? scalar_to_json(node) : nlohmann::json();
+    if (auto name = whole_var_reference(node); name && takes_var_value(ps.type)) {
+      convert_var_param(ps, *name, node, config, where);
+      return;
+    }
     switch (ps.type) {
       case ParamType::string:
         if (!node.IsScalar() || scalar.is_null()) return expect("a string");
@@ -1003,6 +1054,79 @@ class Loader {
         return;
       }
     }
+  }
+
+  // `$name` or `${name}` as the whole (plain) value of a parameter.
+  static std::optional<std::string> whole_var_reference(const YAML::Node& node) {
+    if (!detail::is_plain_scalar(node)) return std::nullopt;
+    const std::string& t = node.Scalar();
+    std::string name;
+    if (t.size() > 3 && t.rfind("${", 0) == 0 && t.back() == '}') {
+      name = t.substr(2, t.size() - 3);
+    } else if (t.size() > 1 && t.front() == '$' && t[1] != '{') {
+      name = t.substr(1);
+    } else {
+      return std::nullopt;
+    }
+    if (!valid_identifier(name)) return std::nullopt;
+    return name;
+  }
+
+  // Parameters whose value may come whole from a variable (paths and artifacts are templates,
+  // conditions are expressions, local_path names the variable itself).
+  static bool takes_var_value(ParamType t) {
+    return t == ParamType::string || t == ParamType::integer || t == ParamType::number ||
+           t == ParamType::boolean || t == ParamType::string_list || t == ParamType::any;
+  }
+
+  void convert_var_param(const ParamSpec& ps, const std::string& name, const YAML::Node& node,
+                         CheckConfig& config, const std::string& where) {
+    const VarDecl* decl = spec_.find_var(name);
+    if (decl == nullptr) {
+      error(node, fmt::format("{}: uses undeclared variable '{}'", where, name));
+      return;
+    }
+    const nlohmann::json& value = spec_.values.contains(name) ? spec_.values[name] : nlohmann::json();
+    auto mismatch = [&](std::string_view what) {
+      error(node, fmt::format("{}: variable '{}' (type {}) cannot give {}", where, name,
+                              to_string(decl->type), what));
+    };
+    bool ok = false;
+    switch (ps.type) {
+      case ParamType::string:
+        ok = value.is_string() && decl->type != VarType::local_path;
+        if (ok && !ps.choices.empty() &&
+            std::find(ps.choices.begin(), ps.choices.end(), value.get<std::string>()) ==
+                ps.choices.end()) {
+          error(node, fmt::format("{}: variable '{}' = \"{}\" is not one of {}", where, name,
+                                  value.get<std::string>(), join(ps.choices)));
+          return;
+        }
+        if (!ok) return mismatch("a string");
+        break;
+      case ParamType::integer:
+        ok = value.is_number_integer();
+        if (!ok) return mismatch("an integer");
+        break;
+      case ParamType::number:
+        ok = value.is_number();
+        if (!ok) return mismatch("a number");
+        break;
+      case ParamType::boolean:
+        ok = value.is_boolean();
+        if (!ok) return mismatch("true or false");
+        break;
+      case ParamType::string_list:
+        ok = value.is_array();
+        if (!ok) return mismatch("a list of strings");
+        break;
+      default:
+        ok = !value.is_null();
+        if (!ok) return mismatch("a value (it has none)");
+        break;
+    }
+    if (value.is_null()) return mismatch("a value (it has none)");
+    config.set_value(ps.name, value, mark_of(node, file_), true);
   }
 
   std::string file_;

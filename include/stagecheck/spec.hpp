@@ -27,6 +27,7 @@ enum class VarType {
   integer,
   number,      ///< Finite; NaN/Inf refused.
   boolean,     ///< true/false only.
+  string_list, ///< A list of strings: a YAML list as default, "a,b,c" on the command line.
   local_path,  ///< An operator-given local file or folder outside the store; read-only;
                ///< only from --var or a default, never from data.
 };
@@ -40,6 +41,7 @@ struct VarDecl {
   bool required = false;
   bool secret = false;           ///< Redacted in reports.
   nlohmann::json default_value;  ///< null if none
+  std::vector<std::string> not_in;  ///< Values refused (e.g. "unknown" for a scene id).
   std::string description;
   SourceMark mark;
 };

@@ -483,3 +483,22 @@ TEST_F(RunnerTest, DuplicateRegistrationNamesBothOwners) {
       r.error().message,
       "check type 'marker' is registered twice: by built-in and by plugin libfoo.so (foo 1.0)");
 }
+
+TEST_F(RunnerTest, InListVariable) {
+  write("r/v.json", R"({"episodes": [{"b": "isaac_sim"}, {"b": "heuristic"}]})");
+  const char* spec = R"SPEC(version: 1
+name: t
+vars:
+  backends: {type: string_list, default: [isaac_sim, isaac_lab]}
+stages:
+  - id: s
+    checks:
+      - {id: c, type: json, artifact: r/v.json, conditions: ["all(episodes[*].b in $backends)"]}
+)SPEC";
+  Report r = run(spec);
+  const auto& c = result(r, "s.c");
+  EXPECT_EQ(c.status, Status::fail);
+  EXPECT_NE(c.message.find("episodes[1].b = \"heuristic\""), std::string::npos) << c.message;
+  Report ok = run(spec, {{"backends", "isaac_sim,heuristic"}});
+  EXPECT_EQ(result(ok, "s.c").status, Status::pass) << result(ok, "s.c").message;
+}

@@ -450,3 +450,56 @@ TEST(SpecLoader, ReadmeExampleIsValid) {
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   EXPECT_EQ(spec->stages.size(), 2u);
 }
+
+TEST(SpecLoader, StringListVarAndNotIn) {
+  const char* text = R"(version: 1
+name: x
+vars:
+  scene_id: {type: segment, required: true, not_in: [unknown, none]}
+  backends: {type: string_list, default: [isaac_sim, isaac_lab]}
+stages:
+  - id: s
+    checks: [{id: c, type: json, artifact: a/b.json, conditions: ["b in $backends"]}]
+)";
+  auto spec = load(text, {{"scene_id", "k"}});
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  EXPECT_EQ(spec->values["backends"], nlohmann::json({"isaac_sim", "isaac_lab"}));
+  spec = load(text, {{"scene_id", "k"}, {"backends", "physx, isaac_sim"}});
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  EXPECT_EQ(spec->values["backends"], nlohmann::json({"physx", "isaac_sim"}));
+  expect_error(text, "--var backends: expected string_list, found \"a,,b\" (write a,b,c with no empty items)",
+               {{"scene_id", "k"}, {"backends", "a,,b"}});
+  expect_error(text, "--var scene_id: expected segment, found \"unknown\" (the value \"unknown\" is refused (not_in))",
+               {{"scene_id", "unknown"}});
+}
+
+TEST(SpecLoader, WholeVariableParameters) {
+  const char* text = R"(version: 1
+name: x
+vars:
+  mode: {type: string, default: absent}
+  n: {type: number, default: 0.5}
+stages:
+  - id: s
+    checks: [{id: c, type: marker, path: a/.m, expect: $mode}]
+)";
+  auto spec = load(text);
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  expect_error(text, "check 's.c': parameter 'expect': variable 'mode' = \"maybe\" is not one of present, absent",
+               {{"mode", "maybe"}});
+  expect_error(R"(version: 1
+name: x
+vars: {n: {type: number, default: 0.5}}
+stages:
+  - id: s
+    checks: [{id: c, type: marker, path: a/.m, expect: $n}]
+)",
+               "parameter 'expect': variable 'n' (type number) cannot give a string");
+  expect_error(R"(version: 1
+name: x
+stages:
+  - id: s
+    checks: [{id: c, type: marker, path: a/.m, expect: $nope}]
+)",
+               "parameter 'expect': uses undeclared variable 'nope'");
+}
