@@ -1,5 +1,7 @@
 #include "stagecheck/embed.hpp"
 
+#include <ctime>
+
 #include <fmt/format.h>
 
 #include "stagecheck/local_store.hpp"
@@ -18,6 +20,60 @@ std::string RunOutcome::summary() const {
       report->verdict(), static_cast<int>(exit_code), s.total, s.pass, s.fail, s.warn, s.skipped,
       s.blocked, s.error);
 }
+
+namespace {
+
+std::string utc_now_seconds() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// Writes the spec's on_failure marker for a failed run; on any error the verdict becomes
+// "no verdict" (3): the failure happened but could not be recorded for downstream jobs.
+void write_failure_marker(const Spec& spec, Store& store, Report& report) {
+  const FailureMarker& m = *spec.on_failure;
+  TemplateEnv env;
+  env.var = [&](std::string_view name, bool& multi) -> const nlohmann::json* {
+    const VarDecl* decl = spec.find_var(name);
+    multi = decl != nullptr && decl->type == VarType::store_path;
+    auto it = spec.values.find(std::string(name));
+    return it == spec.values.end() ? nullptr : &*it;
+  };
+  auto path = m.path.expand(env);
+  if (!path) {
+    report.failure_marker_error = path.error().message;
+    report.exit_code = ExitCode::no_verdict;
+    return;
+  }
+  const CheckResult* deciding = nullptr;
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& r : report.results) {
+    if (r.status != Status::fail) continue;
+    if (deciding == nullptr) deciding = &r;
+    failed.push_back(r.id);
+  }
+  nlohmann::json body = m.fields;
+  body["status"] = "failed";
+  body["timestamp"] = utc_now_seconds();
+  body["spec"] = spec.name;
+  body["error"] = {
+      {"code", deciding != nullptr && !deciding->code.empty() ? deciding->code : "check_failed"},
+      {"message", deciding != nullptr ? deciding->message : "the run failed"},
+      {"report_path",
+       deciding != nullptr && !deciding->artifacts.empty() ? deciding->artifacts.front() : ""},
+      {"check", deciding != nullptr ? deciding->id : ""}};
+  body["failed_checks"] = std::move(failed);
+  report.failure_marker = *path;
+  if (auto ok = store.write_atomic(*path, body.dump(2) + "\n"); !ok) {
+    report.failure_marker_error = ok.error().message;
+    report.exit_code = ExitCode::no_verdict;
+  }
+}
+
+}  // namespace
 
 RunOutcome run_spec(const RunRequest& request) {
   RunOutcome out;
@@ -46,7 +102,7 @@ RunOutcome run_spec(const RunRequest& request) {
       return out;
     }
     std::unique_ptr<Store> owned;
-    const Store* store = request.store;
+    Store* store = request.store;
     if (store == nullptr) {
       auto opened = open_local_store(request.root);
       if (!opened) {
@@ -59,6 +115,9 @@ RunOutcome run_spec(const RunRequest& request) {
     }
     Runner runner(*spec, *store, request.options);
     out.report = runner.run(request.reporters);
+    if (spec->on_failure && out.report->exit_code == ExitCode::fail) {
+      write_failure_marker(*spec, *store, *out.report);
+    }
     out.exit_code = out.report->exit_code;
     return out;
   } catch (const std::exception& e) {
@@ -67,6 +126,24 @@ RunOutcome run_spec(const RunRequest& request) {
     out.report.reset();
     return out;
   }
+}
+
+}  // namespace stagecheck
+
+namespace stagecheck {
+
+RunOutcome run_preflight(const PreflightRequest& request) {
+  RunRequest req;
+  req.spec_text = std::string(preflight_spec());
+  req.spec_name = "preflight.yaml (bundled)";
+  req.vars = {{"scene_id", request.scene_id}, {"consumer", request.consumer}};
+  req.root = request.root;
+  req.store = request.store;
+  req.plugin_dirs = request.plugin_dirs;
+  req.load_default_plugins = request.load_default_plugins;
+  req.options = request.options;
+  req.reporters = request.reporters;
+  return run_spec(req);
 }
 
 }  // namespace stagecheck

@@ -73,6 +73,11 @@ json report_to_json(const Report& report) {
   out["exit_code"] = static_cast<int>(report.exit_code);
   out["fail_on_warn"] = report.fail_on_warn;
   out["interrupted"] = report.interrupted;
+  if (!report.failure_marker.empty() || !report.failure_marker_error.empty()) {
+    out["failure_marker"] = {{"path", report.failure_marker},
+                             {"written", report.failure_marker_error.empty()},
+                             {"error", report.failure_marker_error}};
+  }
   out["summary"] = json{{"total", s.total},     {"pass", s.pass},
                         {"fail", s.fail},       {"warn", s.warn},
                         {"skipped", s.skipped}, {"blocked", s.blocked},

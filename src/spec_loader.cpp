@@ -240,7 +240,8 @@ class Loader {
   }
 
   void load_root(const YAML::Node& root) {
-    check_keys(root, {"version", "name", "description", "vars", "artifacts", "stages"}, "the spec");
+    check_keys(root, {"version", "name", "description", "vars", "artifacts", "stages", "on_failure"},
+               "the spec");
     YAML::Node version = root["version"];
     if (!version) {
       error(root, "missing required key 'version' (write 'version: 1')");
@@ -258,6 +259,7 @@ class Loader {
     bind_vars();
     load_artifacts(root["artifacts"]);
     load_stages(root["stages"]);
+    if (YAML::Node f = root["on_failure"]) load_on_failure(f);
     if (errors_.empty() && spec_.check_count() == 0) {
       error(root, "the spec has no checks: a spec must check something");
     }
@@ -1054,6 +1056,76 @@ class Loader {
         return;
       }
     }
+  }
+
+  void load_on_failure(const YAML::Node& node) {
+    const char* where = "on_failure";
+    if (!node.IsMap()) {
+      error(node, fmt::format("{}: expected {{write_marker: {{path, fields}}}}, found {}", where,
+                              describe_node(node)));
+      return;
+    }
+    check_keys(node, {"write_marker"}, where);
+    YAML::Node wm = node["write_marker"];
+    if (!wm) return;
+    if (!wm.IsMap()) {
+      error(wm, fmt::format("on_failure.write_marker: expected a mapping with path and fields, "
+                            "found {}",
+                            describe_node(wm)));
+      return;
+    }
+    check_keys(wm, {"path", "fields"}, "on_failure.write_marker");
+    YAML::Node path = wm["path"];
+    if (!path) {
+      error(wm, "on_failure.write_marker: missing required key 'path'");
+      return;
+    }
+    auto t = parse_template(path, "on_failure.write_marker");
+    if (!t || !check_template(*t, path, "on_failure.write_marker")) return;
+    for (const auto& part : t->parts()) {
+      if (part.kind == PathTemplate::Part::Kind::artifact_field) {
+        error(path, "on_failure.write_marker: the marker path may use variables only, not "
+                    "artifact fields");
+        return;
+      }
+    }
+    FailureMarker marker;
+    marker.path = std::move(*t);
+    marker.mark = mark_of(wm, file_);
+    marker.fields = nlohmann::json::object();
+    if (YAML::Node fields = wm["fields"]) {
+      if (!fields.IsMap()) {
+        error(fields, fmt::format("on_failure.write_marker: fields must be a mapping, found {}",
+                                  describe_node(fields)));
+        return;
+      }
+      for (const auto& kv : fields) {
+        const std::string key = kv.first.Scalar();
+        if (key == "status" || key == "timestamp" || key == "error" || key == "spec" ||
+            key == "failed_checks") {
+          error(kv.first, fmt::format("on_failure.write_marker: field '{}' is written by "
+                                      "stagecheck itself",
+                                      key));
+          continue;
+        }
+        if (auto name = whole_var_reference(kv.second)) {
+          if (spec_.find_var(*name) == nullptr) {
+            error(kv.second, fmt::format("on_failure.write_marker: field '{}' uses undeclared "
+                                         "variable '{}'",
+                                         key, *name));
+            continue;
+          }
+          marker.fields[key] = spec_.values.contains(*name) ? spec_.values[*name] : nullptr;
+        } else if (kv.second.IsScalar()) {
+          marker.fields[key] = scalar_to_json(kv.second);
+        } else {
+          error(kv.second, fmt::format("on_failure.write_marker: field '{}' must be a scalar or "
+                                       "a $variable",
+                                       key));
+        }
+      }
+    }
+    spec_.on_failure = std::move(marker);
   }
 
   // `$name` or `${name}` as the whole (plain) value of a parameter.

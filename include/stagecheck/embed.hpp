@@ -30,7 +30,8 @@ struct RunRequest {
   std::string spec_name = "<embedded spec>";  ///< Stands in for the file name in messages.
   std::map<std::string, std::string> vars;    ///< Like --var NAME=VALUE.
   std::filesystem::path root = ".";  ///< Local folder to validate (ignored if `store` is set).
-  const Store* store = nullptr;      ///< A store of your own; must outlive the call.
+  Store* store = nullptr;            ///< A store of your own; must outlive the call. Written
+                                     ///< to only for a spec's on_failure marker.
   std::vector<std::filesystem::path> plugin_dirs;  ///< Like --plugin-dir.
   bool load_default_plugins = true;  ///< Also load the installed plugin folder if it exists.
   RunOptions options;                ///< Jobs, limits, fail_on_warn, cancellation.
@@ -56,8 +57,31 @@ struct STAGECHECK_API RunOutcome {
 };
 
 /// Loads plugins, loads and validates the spec, binds variables, opens the store, runs every
-/// stage and returns the verdict with the report. Never throws; errors before the run are
-/// exit code 2 with `error` set. Thread-safe as long as requests share nothing mutable.
+/// stage and returns the verdict with the report. If the run failed and the spec has an
+/// `on_failure.write_marker`, writes that marker atomically (exit code 3 if it cannot).
+/// Never throws; errors before the run are exit code 2 with `error` set. Thread-safe as long
+/// as requests share nothing mutable.
 STAGECHECK_API RunOutcome run_spec(const RunRequest& request);
+
+/// The quality-gate preflight of the scene pipeline's downstream consumers (training, import,
+/// upsell): the gate report decides, the per-episode certificates decide only when the report
+/// is absent. When it blocks, `scenes/<scene_id>/<consumer>/.failed` is written.
+struct PreflightRequest {
+  std::string scene_id;              ///< Required; empty or "unknown" is exit code 2.
+  std::string consumer;              ///< Required, one path segment, e.g. "training".
+  std::filesystem::path root = ".";  ///< Local folder (ignored if `store` is set).
+  Store* store = nullptr;
+  std::vector<std::filesystem::path> plugin_dirs;
+  bool load_default_plugins = true;  ///< The preflight needs the quality_gate and
+                                     ///< certificate_fallback plugins.
+  RunOptions options;
+  std::vector<Reporter*> reporters;
+};
+
+/// Runs the bundled preflight spec (preflight_spec()) for one scene and consumer.
+STAGECHECK_API RunOutcome run_preflight(const PreflightRequest& request);
+
+/// The bundled preflight spec's text (examples/blueprint/preflight.yaml at build time).
+STAGECHECK_API std::string_view preflight_spec() noexcept;
 
 }  // namespace stagecheck

@@ -56,6 +56,10 @@ struct STAGECHECK_API Report {
   std::vector<CheckResult> results;  ///< In spec order.
   Summary summary;
   ExitCode exit_code = ExitCode::no_verdict;
+  /// The spec's on_failure marker: where it was written, or why it could not be (then the
+  /// exit code is 3: the failure could not be recorded). Both empty when none was due.
+  std::string failure_marker;
+  std::string failure_marker_error;
 
   /// "pass", "fail" or "no_verdict".
   std::string_view verdict() const noexcept;

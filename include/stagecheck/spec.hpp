@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,14 @@ struct ArtifactDecl {
   SourceMark mark;
 };
 
+/// `on_failure: {write_marker: {path, fields}}`: when the run fails (exit code 1), write a JSON
+/// marker into the store (atomically) saying why, e.g. the preflight's `.failed` marker.
+struct FailureMarker {
+  PathTemplate path;          ///< Built from variables only.
+  nlohmann::json fields;      ///< Top-level fields, `$var` values already bound.
+  SourceMark mark;
+};
+
 /// A loaded spec. Immutable; share it read-only between runs and threads.
 struct STAGECHECK_API Spec {
   std::string name;
@@ -63,6 +72,7 @@ struct STAGECHECK_API Spec {
   nlohmann::json values;  ///< Bound variable values, an object name -> typed value.
   std::map<std::string, ArtifactDecl, std::less<>> artifacts;
   std::vector<Stage> stages;
+  std::optional<FailureMarker> on_failure;
 
   /// Number of checks in all stages.
   std::size_t check_count() const noexcept;

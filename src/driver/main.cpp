@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -44,6 +46,9 @@ const char* const kMainHelp = R"(stagecheck - end-to-end validation of data pipe
 
 Usage:
   stagecheck run SPEC [options]        run a spec's checks and gate on the result
+  stagecheck preflight --root DIR --scene-id ID --consumer NAME
+                                       the downstream quality-gate preflight; writes
+                                       scenes/ID/NAME/.failed when it blocks
   stagecheck validate SPEC [--var K=V]  load and validate a spec; run nothing
   stagecheck list-checks [--json]      list every check type, its parameters and docs
   stagecheck --version                 print the version
@@ -136,87 +141,90 @@ bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOption
 
 // ---- run ----------------------------------------------------------------------------------
 
-const char* const kRunHelp = R"(Usage: stagecheck run SPEC [options]
-
-Runs every stage of SPEC against the artifacts under --root and exits with the verdict
-(0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
-never stops the run; stages whose dependency failed are reported as blocked.
-
-Options)";
-
-int cmd_run(const std::vector<std::string>& args) {
-  po::options_description opts(kRunHelp);
-  std::vector<std::string> var_items;
+// Options shared by `run` and `preflight`.
+struct RunCli {
   std::string root = ".";
   std::string report_json, junit, format = "text", max_bytes_text = "64M";
   unsigned jobs = 0;
   int max_depth = 256;
+  PluginOptions plugins;
+};
+
+void add_run_options(po::options_description& opts, RunCli& o) {
   // clang-format off
   opts.add_options()
-    ("help,h", "show this help")
-    ("root", po::value(&root), "folder holding the artifacts (default: the current folder)")
-    ("var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)")
-    ("report-json", po::value(&report_json), "write the JSON report to this file (atomically)")
-    ("junit", po::value(&junit), "write a JUnit XML report to this file (atomically)")
-    ("format", po::value(&format), "stdout format: text (default) or json (the JSON report, nothing else)")
-    ("jobs,j", po::value(&jobs), "checks run at once (default: number of cores)")
+    ("root", po::value(&o.root), "folder holding the artifacts (default: the current folder)")
+    ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
+    ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
+    ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
+    ("jobs,j", po::value(&o.jobs), "checks run at once (default: number of cores)")
     ("fail-on-warn", "exit 1 when a warning-severity check did not hold")
     ("quiet,q", "text format: print only failures, errors, warnings and the summary")
-    ("max-bytes", po::value(&max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
-    ("max-depth", po::value(&max_depth), "deepest JSON/YAML nesting accepted (default 256)");
+    ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
+    ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)");
   // clang-format on
-  PluginOptions plugins;
-  add_plugin_options(opts, plugins);
-  po::options_description hidden;
-  std::string spec_path;
-  hidden.add_options()("spec", po::value(&spec_path));
+  add_plugin_options(opts, o.plugins);
+}
+
+// Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
+std::optional<int> parse_args(const std::vector<std::string>& args,
+                              const po::options_description& opts, const char* positional,
+                              std::string* positional_value, po::variables_map& vm,
+                              const char* verb) {
   po::options_description all;
-  all.add(opts).add(hidden);
+  all.add(opts);
+  po::options_description hidden;
   po::positional_options_description pos;
-  pos.add("spec", 1);
-  po::variables_map vm;
+  if (positional != nullptr) {
+    hidden.add_options()(positional, po::value(positional_value));
+    all.add(hidden);
+    pos.add(positional, 1);
+  }
   try {
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    return usage_error(e.what(), "run");
+    return usage_error(e.what(), verb);
   }
   if (vm.count("help") != 0) {
     std::cout << opts << "\n";
     return 0;
   }
-  if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
-  if (format != "text" && format != "json") {
-    return usage_error(fmt::format("--format must be text or json, found \"{}\"", format), "run");
+  return std::nullopt;
+}
+
+// Checks the shared options and fills the run options; returns an exit code to stop with.
+std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
+                                     const char* verb) {
+  if (o.format != "text" && o.format != "json") {
+    return usage_error(fmt::format("--format must be text or json, found \"{}\"", o.format), verb);
   }
-  if (vm.count("jobs") != 0 && jobs == 0) return usage_error("--jobs must be at least 1", "run");
-  if (max_depth < 1) return usage_error("--max-depth must be at least 1", "run");
-  auto max_bytes = parse_size(max_bytes_text);
-  if (!max_bytes) return usage_error("--max-bytes: " + max_bytes.error().message, "run");
-  auto vars = parse_vars(var_items);
-  if (!vars) return usage_error(vars.error().message, "run");
+  if (vm.count("jobs") != 0 && o.jobs == 0) return usage_error("--jobs must be at least 1", verb);
+  if (o.max_depth < 1) return usage_error("--max-depth must be at least 1", verb);
+  auto max_bytes = parse_size(o.max_bytes_text);
+  if (!max_bytes) return usage_error("--max-bytes: " + max_bytes.error().message, verb);
+  ro.jobs = o.jobs;
+  ro.fail_on_warn = vm.count("fail-on-warn") != 0;
+  ro.limits.max_bytes = *max_bytes;
+  ro.limits.max_depth = o.max_depth;
+  ro.cancel = &g_interrupted;
+  return std::nullopt;
+}
 
-  RunRequest req;
-  req.spec_file = spec_path;
-  req.vars = *vars;
-  req.root = root;
-  req.plugin_dirs = to_paths(plugins.dirs);
-  req.load_default_plugins = !plugins.no_default;
-  req.options.jobs = jobs;
-  req.options.fail_on_warn = vm.count("fail-on-warn") != 0;
-  req.options.limits.max_bytes = *max_bytes;
-  req.options.limits.max_depth = max_depth;
-  req.options.cancel = &g_interrupted;
-
+// Runs `go` with the console reporter (text format) and signal handling, then prints or
+// writes the reports; returns the exit code.
+int execute(const RunCli& o, const po::variables_map& vm,
+            const std::function<RunOutcome(std::vector<Reporter*>)>& go) {
   ConsoleOptions copts;
   copts.color = want_color(STDOUT_FILENO);
   copts.quiet = vm.count("quiet") != 0;
   ConsoleReporter console(std::cout, copts);
-  if (format == "text") req.reporters.push_back(&console);
+  std::vector<Reporter*> reporters;
+  if (o.format == "text") reporters.push_back(&console);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  RunOutcome outcome = run_spec(req);
+  RunOutcome outcome = go(reporters);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (!outcome.report) {
@@ -228,7 +236,15 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   const Report& report = *outcome.report;
   int code = static_cast<int>(report.exit_code);
-  if (format == "json") std::cout << report_to_json(report).dump(2) << "\n";
+  std::ostream& notes = o.format == "json" ? std::cerr : std::cout;
+  if (!report.failure_marker_error.empty()) {
+    notes << fmt::format("stagecheck: error: the run failed but its failure marker '{}' could not "
+                         "be written: {} (exit 3)\n",
+                         report.failure_marker, report.failure_marker_error);
+  } else if (!report.failure_marker.empty()) {
+    notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
+  }
+  if (o.format == "json") std::cout << report_to_json(report).dump(2) << "\n";
   std::cout.flush();
   auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
     if (path.empty()) return;
@@ -238,9 +254,83 @@ int cmd_run(const std::vector<std::string>& args) {
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
     }
   };
-  write_report(report_json, report_to_json(report).dump(2) + "\n", "JSON");
-  write_report(junit, report_to_junit(report), "JUnit");
+  write_report(o.report_json, report_to_json(report).dump(2) + "\n", "JSON");
+  write_report(o.junit, report_to_junit(report), "JUnit");
   return code;
+}
+
+// ---- run ----------------------------------------------------------------------------------
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck run SPEC [options]
+
+Runs every stage of SPEC against the artifacts under --root and exits with the verdict
+(0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
+never stops the run; stages whose dependency failed are reported as blocked. If the spec
+has on_failure.write_marker and the run fails, that marker is written (exit 3 if it cannot).
+
+Options)");
+  RunCli o;
+  std::vector<std::string> var_items;
+  opts.add_options()("help,h", "show this help")(
+      "var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)");
+  add_run_options(opts, o);
+  po::variables_map vm;
+  std::string spec_path;
+  if (auto stop = parse_args(args, opts, "spec", &spec_path, vm, "run")) return *stop;
+  if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
+  RunRequest req;
+  if (auto stop = apply_run_options(o, vm, req.options, "run")) return *stop;
+  auto vars = parse_vars(var_items);
+  if (!vars) return usage_error(vars.error().message, "run");
+  req.spec_file = spec_path;
+  req.vars = *vars;
+  req.root = o.root;
+  req.plugin_dirs = to_paths(o.plugins.dirs);
+  req.load_default_plugins = !o.plugins.no_default;
+  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+    req.reporters = std::move(reporters);
+    return run_spec(req);
+  });
+}
+
+// ---- preflight ----------------------------------------------------------------------------
+
+int cmd_preflight(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck preflight --root BUCKET_DIR --scene-id ID --consumer NAME [options]
+
+The quality-gate preflight a downstream consumer (training, import, upsell) runs before it
+uses a scene's episodes. Primary: scenes/ID/episode-generation-job/quality_gate_report.json;
+fallback, only when that report is absent: every per-episode quality_certificate.json.
+When it blocks: exit 1, and scenes/ID/NAME/.failed is written atomically as JSON with the
+error code (quality_gate_blocked, quality_gate_unreadable, certificates_failed,
+quality_artifacts_missing), message and report_path; exit 3 if it cannot be written. A
+passing preflight writes nothing and warns about a stale .failed from an earlier run. A
+missing, empty or "unknown" scene id is exit 2. The spec is examples/blueprint/preflight.yaml,
+bundled into stagecheck.
+
+Options)");
+  RunCli o;
+  std::string scene_id, consumer;
+  opts.add_options()("help,h", "show this help")("scene-id", po::value(&scene_id),
+                                                 "the scene to check (required)")(
+      "consumer", po::value(&consumer), "the downstream job, e.g. training (required)");
+  add_run_options(opts, o);
+  po::variables_map vm;
+  if (auto stop = parse_args(args, opts, nullptr, nullptr, vm, "preflight")) return *stop;
+  if (vm.count("scene-id") == 0) return usage_error("preflight needs --scene-id", "preflight");
+  if (vm.count("consumer") == 0) return usage_error("preflight needs --consumer", "preflight");
+  PreflightRequest req;
+  if (auto stop = apply_run_options(o, vm, req.options, "preflight")) return *stop;
+  req.scene_id = scene_id;
+  req.consumer = consumer;
+  req.root = o.root;
+  req.plugin_dirs = to_paths(o.plugins.dirs);
+  req.load_default_plugins = !o.plugins.no_default;
+  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+    req.reporters = std::move(reporters);
+    return run_preflight(req);
+  });
 }
 
 // ---- validate -----------------------------------------------------------------------------
@@ -259,23 +349,8 @@ Options)");
   PluginOptions plugins;
   add_plugin_options(opts, plugins);
   std::string spec_path;
-  po::options_description hidden;
-  hidden.add_options()("spec", po::value(&spec_path));
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("spec", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    return usage_error(e.what(), "validate");
-  }
-  if (vm.count("help") != 0) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto stop = parse_args(args, opts, "spec", &spec_path, vm, "validate")) return *stop;
   if (spec_path.empty()) return usage_error("validate needs a SPEC file", "validate");
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "validate");
@@ -324,16 +399,7 @@ Options)");
   PluginOptions plugins;
   add_plugin_options(opts, plugins);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    return usage_error(e.what(), "list-checks");
-  }
-  if (vm.count("help") != 0) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (auto stop = parse_args(args, opts, nullptr, nullptr, vm, "list-checks")) return *stop;
   Registry registry;
   PluginLoader loader(registry);
   if (!registry_setup(registry, loader, plugins)) return kExitUsage;
@@ -386,12 +452,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (verb == "run") return cmd_run(rest);
+    if (verb == "preflight") return cmd_preflight(rest);
     if (verb == "validate") return cmd_validate(rest);
     if (verb == "list-checks") return cmd_list_checks(rest);
   } catch (const std::exception& e) {
     std::cerr << "stagecheck: internal error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::no_verdict);
   }
-  return usage_error(fmt::format("unknown verb '{}' (expected run, validate or list-checks)", verb),
+  return usage_error(fmt::format("unknown verb '{}' (expected run, preflight, validate or list-checks)", verb),
                      nullptr);
 }

@@ -120,7 +120,7 @@ TEST(SpecLoader, UnknownVarOnCommandLine) {
 TEST(SpecLoader, UnknownTopLevelKey) {
   expect_error("version: 1\nname: x\nstagez: []\nstages: []\n",
                "spec.yaml:3:1: unknown key 'stagez' in the spec (expected one of: version, name, "
-               "description, vars, artifacts, stages)");
+               "description, vars, artifacts, stages, on_failure)");
 }
 
 TEST(SpecLoader, UnknownCheckKey) {
