@@ -120,6 +120,21 @@ bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
   row.type = "skip_if";
   row.description = fmt::format("skip_if {} on {}", rule.condition.text(), rule.artifact.label());
   auto start = Clock::now();
+  if (!rule.has_artifact) {
+    static const nlohmann::json kNoDocument;
+    ConditionOutcome r = rule.condition.evaluate(kNoDocument, ctx.eval_env());
+    if (r.kind == ConditionOutcome::Kind::satisfied) {
+      sr.result.status = Status::skipped;
+      sr.result.reason = fmt::format("skip_if holds: {}", r.message);
+      return false;
+    }
+    if (r.kind == ConditionOutcome::Kind::violated) return true;
+    row.status = Status::fail;
+    row.message = fmt::format("skip_if cannot be decided: {}", r.message);
+    row.duration_ms = ms_since(start);
+    sr.checks.push_back(std::move(row));
+    return true;
+  }
   auto doc = ctx.load(rule.artifact);
   if (!doc) {
     // An absent config means "not skipped"; one that exists but cannot be read or parsed fails.

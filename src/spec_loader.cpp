@@ -788,14 +788,21 @@ class Loader {
     check_keys(node, {"artifact", "condition"}, w);
     YAML::Node a = node["artifact"];
     YAML::Node c = node["condition"];
-    if (!a) error(node, w + ": missing required key 'artifact'");
-    if (!c) error(node, w + ": missing required key 'condition'");
-    if (!a || !c) return;
-    auto ref = parse_artifact_ref(a, w);
+    if (!c) {
+      error(node, w + ": missing required key 'condition'");
+      return;
+    }
     auto cond = parse_condition(c, w);
-    if (!ref || !cond) return;
+    if (!cond) return;
+    if (!a) {
+      // Without an artifact the condition may only use variables.
+      stage.skip_if = SkipRule{false, ArtifactRef{}, std::move(*cond), mark_of(node, file_)};
+      return;
+    }
+    auto ref = parse_artifact_ref(a, w);
+    if (!ref) return;
     if (ref->format == Format::bytes) ref->format = Format::json;
-    stage.skip_if = SkipRule{std::move(*ref), std::move(*cond), mark_of(node, file_)};
+    stage.skip_if = SkipRule{true, std::move(*ref), std::move(*cond), mark_of(node, file_)};
   }
 
   void load_marker_list(Stage& stage, const YAML::Node& list, const char* key, const char* what,

@@ -19,6 +19,7 @@ namespace stagecheck {
 /// artifact, or a field the condition needs that is absent, means "not skipped"; an artifact
 /// that exists but cannot be parsed, or a type mismatch, fails the stage.
 struct SkipRule {
+  bool has_artifact = true;  ///< false: the condition uses variables only (`$name`).
   ArtifactRef artifact;
   Condition condition;
   SourceMark mark;
