@@ -3,7 +3,7 @@
 # installs only what is missing. Needs root (or sudo).
 set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
-libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev"
+libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

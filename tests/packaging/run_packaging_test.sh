@@ -62,6 +62,21 @@ case "$WHAT" in
     grep -q "preflight.quality_gate" "$WORK/err" || fail "the failing check is not named"
     expect_code 2 "$JOB" --root "$WORK/nope" --scene kitchen_001 --out "$WORK/started"
     ;;
+  embed_preflight)
+    cmake -S "$SRC/examples/embed_preflight" -B "$WORK/train" -DCMAKE_PREFIX_PATH="$PREFIX" >/dev/null
+    cmake --build "$WORK/train" -j2 >/dev/null
+    cp -r "$SRC/examples/blueprint/scene" "$WORK/bucket"
+    expect_code 0 "$WORK/train/train" --bucket "$WORK/bucket" --scene kitchen_001
+    grep -q "training on scene kitchen_001" "$WORK/out" || fail "did not train on a passing scene"
+    [ ! -e "$WORK/bucket/scenes/kitchen_001/training/.failed" ] || fail "a passing preflight wrote a marker"
+    # Block it: the gate report says it cannot proceed.
+    sed -i 's/"can_proceed": true/"can_proceed": false/' \
+      "$WORK/bucket/scenes/kitchen_001/episode-generation-job/quality_gate_report.json"
+    expect_code 1 "$WORK/train/train" --bucket "$WORK/bucket" --scene kitchen_001
+    grep -q "not training" "$WORK/err" || fail "no refusal"
+    grep -q '"code": "quality_gate_blocked"' "$WORK/bucket/scenes/kitchen_001/training/.failed" || fail "no .failed marker"
+    expect_code 2 "$WORK/train/train" --bucket "$WORK/bucket" --scene unknown
+    ;;
   pkgconfig)
     PKG_CONFIG_PATH=$(first_dir "$PREFIX"/lib*/pkgconfig "$PREFIX"/lib/*/pkgconfig)
     export PKG_CONFIG_PATH
