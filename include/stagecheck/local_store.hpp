@@ -17,6 +17,13 @@ namespace stagecheck {
 /// the root does not exist or is not a folder.
 STAGECHECK_API Result<std::unique_ptr<Store>> open_local_store(const std::filesystem::path& root);
 
+/// Reads a whole local file of at most `max_bytes` (an operator-given file outside the store,
+/// e.g. a local_path variable's env file or approvals): Errc::not_found, Errc::not_a_file (a
+/// folder, a FIFO: never opened, so never blocks), Errc::too_large (checked before reading and
+/// again while reading), Errc::permission_denied, Errc::io_error. Messages name the path.
+STAGECHECK_API Result<std::string> read_local_file(const std::filesystem::path& path,
+                                                   std::uint64_t max_bytes);
+
 /// Writes `data` to `path` atomically: a temporary file in the same folder, fsync, rename,
 /// fsync of the folder. Used for report files and markers.
 STAGECHECK_API Result<void> write_file_atomic(const std::filesystem::path& path,

@@ -35,6 +35,7 @@
 
 #include <fmt/format.h>
 
+#include <stagecheck/local_store.hpp>
 #include <stagecheck/plugin.hpp>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -475,54 +476,6 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-/// Reads a whole local file of at most `max_bytes`. Errc::permission_denied/io_error mean "could
-/// not be evaluated"; a missing file, a folder or an oversized file are failures.
-Result<std::string> read_local_file(const std::string& path, std::uint64_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    int e = errno;
-    Errc code = e == ENOENT || e == ENOTDIR ? Errc::not_found
-                : e == EACCES || e == EPERM ? Errc::permission_denied
-                                            : Errc::io_error;
-    return make_error(code,
-                      fmt::format("env file '{}' could not be opened: {}", path, std::strerror(e)));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return make_error(Errc::io_error, fmt::format("env file '{}': {}", path, std::strerror(errno)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(Errc::not_a_file,
-                      fmt::format("env file '{}' is not a regular file (a folder?)", path));
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    return make_error(Errc::too_large,
-                      fmt::format("env file '{}' is {} bytes, above the {}-byte cap", path,
-                                  st.st_size, max_bytes));
-  }
-  std::string data;
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::io_error,
-                        fmt::format("env file '{}': {}", path, std::strerror(errno)));
-    }
-    if (n == 0) break;
-    data.append(buffer, static_cast<std::size_t>(n));
-    if (data.size() > max_bytes) {
-      return make_error(
-          Errc::too_large,
-          fmt::format("env file '{}' grew above the {}-byte cap while read", path, max_bytes));
-    }
-  }
-  return data;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The check.
@@ -607,7 +560,7 @@ class EnvFlags final : public Check {
       return l;
     }
     const std::string path = var->get<std::string>();
-    auto data = read_local_file(path, ctx.limits().max_bytes);
+    auto data = stagecheck::read_local_file(path, ctx.limits().max_bytes);
     if (!data) {
       l.outcome = CheckOutcome::from(data.error());
       l.outcome.observed = {{"source", {{"type", "env_file"}, {"path", path}}}};

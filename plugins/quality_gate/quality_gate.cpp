@@ -6,6 +6,7 @@
 // the pipeline's file approval store that is backed by its audit log and meets the override
 // policy. See info() below and the README section for the rules.
 
+#include <stagecheck/local_store.hpp>
 #include <stagecheck/plugin.hpp>
 
 #include <fmt/format.h>
@@ -477,46 +478,7 @@ std::vector<std::string> read_report(const json& doc, GateReport& out) {
 
 /// Reads a local (operator-given, outside the store) file of at most `cap` bytes.
 Result<std::string> read_local(const fs::path& p, std::uint64_t cap) {
-  const std::string shown = printable(p.string());
-  std::error_code ec;
-  fs::file_status st = fs::status(p, ec);
-  if (st.type() == fs::file_type::not_found) {
-    return make_error(Errc::not_found, fmt::format("'{}' does not exist", shown));
-  }
-  if (ec) {
-    Errc code = ec == std::errc::permission_denied ? Errc::permission_denied : Errc::io_error;
-    return make_error(code, fmt::format("'{}': {}", shown, ec.message()));
-  }
-  if (!fs::is_regular_file(st)) {
-    return make_error(Errc::not_a_file, fmt::format("'{}' is not a regular file", shown));
-  }
-  std::uint64_t size = fs::file_size(p, ec);
-  if (!ec && size > cap) {
-    return make_error(Errc::too_large,
-                      fmt::format("'{}' is {} bytes, more than the {} read cap", shown, size, cap));
-  }
-  errno = 0;
-  std::ifstream in(p, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    Errc code = err == EACCES || err == EPERM ? Errc::permission_denied : Errc::io_error;
-    return make_error(code, fmt::format("'{}': cannot open: {}", shown,
-                                        err != 0 ? std::strerror(err) : "unknown error"));
-  }
-  std::string data;
-  std::array<char, 65536> buffer{};
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    std::streamsize got = in.gcount();
-    if (got > 0) data.append(buffer.data(), static_cast<std::size_t>(got));
-    // Re-checked while reading: the file may have grown since it was sized.
-    if (data.size() > cap) {
-      return make_error(Errc::too_large,
-                        fmt::format("'{}' is more than the {} bytes read cap", shown, cap));
-    }
-  }
-  if (in.bad()) return make_error(Errc::io_error, fmt::format("'{}': read failed", shown));
-  return data;
+  return read_local_file(p, cap);
 }
 
 // ---- the approval store ---------------------------------------------------------------------
