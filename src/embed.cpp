@@ -67,7 +67,10 @@ void write_failure_marker(const Spec& spec, Store& store, Report& report) {
       {"check", deciding != nullptr ? deciding->id : ""}};
   body["failed_checks"] = std::move(failed);
   report.failure_marker = *path;
-  if (auto ok = store.write_atomic(*path, body.dump(2) + "\n"); !ok) {
+  // Messages quote artifact data, which may not be valid UTF-8: replace, never throw.
+  if (auto ok = store.write_atomic(
+          *path, body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      !ok) {
     report.failure_marker_error = ok.error().message;
     report.exit_code = ExitCode::no_verdict;
   }

@@ -54,7 +54,9 @@ std::string show_byte(char c) {
 std::string show_key(std::string_view key) {
   std::string out;
   for (const char c : key) {
-    if (out.size() >= 80) {
+    // Cut only before a character's first byte: the message must stay valid UTF-8 (a key that
+    // reaches here decoded to valid UTF-8).
+    if (out.size() >= 80 && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
       out += "...";
       break;
     }

@@ -244,7 +244,9 @@ int execute(const RunCli& o, const po::variables_map& vm,
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
   }
-  if (o.format == "json") std::cout << report_to_json(report).dump(2) << "\n";
+  const std::string json_text =
+      report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (o.format == "json") std::cout << json_text;
   std::cout.flush();
   auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
     if (path.empty()) return;
@@ -254,7 +256,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
     }
   };
-  write_report(o.report_json, report_to_json(report).dump(2) + "\n", "JSON");
+  write_report(o.report_json, json_text, "JSON");
   write_report(o.junit, report_to_junit(report), "JUnit");
   return code;
 }

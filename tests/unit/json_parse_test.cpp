@@ -414,3 +414,11 @@ TEST(Format, FromPathUsesTheExtension) {
 
 }  // namespace
 }  // namespace stagecheck
+
+TEST(ParseJsonNul, NulByteIsMalformedNotTheEnd) {
+  const std::string text("{\"a\":1}\0anything", 16);
+  auto r = stagecheck::parse_json(text, "x.json");
+  ASSERT_FALSE(r.ok()) << "a NUL byte must not end the document early";
+  EXPECT_EQ(r.error().code, stagecheck::Errc::malformed);
+  EXPECT_NE(r.error().message.find("NUL byte"), std::string::npos) << r.error().message;
+}

@@ -515,6 +515,21 @@ TEST_F(CertificateFallbackTest, GateReportPathThatIsAFolderFails) {
   EXPECT_EQ(r.observed["gate_report"]["error"], "not_a_file");
 }
 
+TEST_F(CertificateFallbackTest, MessagesStayValidUtf8) {
+  put_good(2);
+  put("episode_\xff", certificate("episode_\xff"));  // Not UTF-8: a malformed certificate.
+  std::string long_use = "x";  // Then 100 x U+00E9: a byte count of 80 would cut one in two.
+  for (int i = 0; i < 100; ++i) long_use += "\xc3\xa9";
+  put(episode_name(2), certificate(episode_name(2), "true", "\"" + long_use + "\""));
+  const CheckResult r = result();
+  EXPECT_EQ(r.status, Status::fail);
+  EXPECT_NO_THROW((void)nlohmann::json(r.message).dump()) << r.message;
+  EXPECT_NO_THROW((void)r.observed.dump())
+      << r.observed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  EXPECT_NE(r.message.find("episode_\\xff: malformed JSON"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("\xc3\xa9...\" is not allowed"), std::string::npos) << r.message;
+}
+
 TEST_F(CertificateFallbackTest, SpecErrorsAreRefusedBeforeRunning) {
   for (const std::string& extra :
        {std::string("allowed_uses: [production_training, testing]"),
