@@ -18,6 +18,7 @@
 #include <exception>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -65,6 +66,8 @@ class UniqueFd {
   ~UniqueFd() { reset(); }
 
   int get() const noexcept { return fd_; }
+  /// Gives up ownership (to fdopendir, which closes it with the stream).
+  int release() noexcept { return std::exchange(fd_, -1); }
   bool valid() const noexcept { return fd_ >= 0; }
   void reset() noexcept {
     if (fd_ >= 0) ::close(fd_);
@@ -276,9 +279,8 @@ class LocalStore final : public Store {
         if (total == out.size()) {
           out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(limit, total * 2)));
         }
-        const ssize_t n =
-            ::read(opened->fd.get(), out.data() + total,
-                   std::min(out.size() - static_cast<std::size_t>(total), kMaxIoChunk));
+        const std::size_t want = std::min(out.size() - static_cast<std::size_t>(total), kMaxIoChunk);
+        const ssize_t n = ::read(opened->fd.get(), out.data() + total, want);
         if (n < 0) {
           if (errno == EINTR) continue;
           const int err = errno;
@@ -288,6 +290,10 @@ class LocalStore final : public Store {
         }
         if (n == 0) break;
         total += static_cast<std::uint64_t>(n);
+        // A regular file returns fewer bytes than asked only at its end: the buffer holds one
+        // byte more than fstat's size, so a file that has not grown ends here without a
+        // further read for the 0 (a file that grew fills the buffer and is read on).
+        if (static_cast<std::size_t>(n) < want && total <= size) break;
       }
       if (total > max_bytes) {
         return make_error(Errc::too_large,
@@ -328,6 +334,23 @@ class LocalStore final : public Store {
       // `visit` is caller code and may throw anything; it must not cross this API.
       return make_error(Errc::internal, fmt::format("listing '{}' under {}: unexpected exception",
                                                     printable(prefix), printable(root_)));
+    }
+  }
+
+  Result<void> list_level(
+      std::string_view folder,
+      const std::function<bool(const stagecheck::ListEntry&)>& visit) const override {
+    try {
+      return list_level_impl(folder, visit);
+    } catch (const std::exception& e) {
+      return make_error(Errc::internal,
+                        fmt::format("listing folder '{}' under {}: unexpected exception: {}",
+                                    printable(folder), printable(root_), e.what()));
+    } catch (...) {
+      // `visit` is caller code and may throw anything; it must not cross this API.
+      return make_error(Errc::internal,
+                        fmt::format("listing folder '{}' under {}: unexpected exception",
+                                    printable(folder), printable(root_)));
     }
   }
 
@@ -494,9 +517,19 @@ class LocalStore final : public Store {
   }
 
   /// Opens `rel` for reading only once it is known to be a regular file, so that a FIFO never
-  /// blocks and a device is never opened (opening some devices has side effects).
+  /// blocks and a device is never opened (opening some devices has side effects: a tape
+  /// rewinds, a modem line hangs up). Hence the probe: an O_PATH open does not open the
+  /// object itself, and it resolves under the same confinement as the real open. The probe
+  /// costs an openat2, an fstat and a close per read; a pre-check with one fstatat would be
+  /// cheaper but resolves unconfined (following links out of the root, e.g. into automounts),
+  /// and opening directly with O_NONBLOCK and checking the type afterwards would open devices.
   Result<Opened> open_for_reading(const std::string& rel) const {
-    {
+    // The common case costs one fstatat: a regular file (by type, never opened) goes straight
+    // to the confined open below. Anything else (missing, a link out of the root, a FIFO, a
+    // device, no permission) takes the probe, which resolves beneath the root with O_PATH
+    // (opening nothing for reading) and so reports the precise error.
+    struct stat pre {};
+    if (::fstatat(root_fd_.get(), rel.c_str(), &pre, AT_NO_AUTOMOUNT) != 0 || !S_ISREG(pre.st_mode)) {
       Result<UniqueFd> probe = open_beneath(rel, O_PATH | O_CLOEXEC);
       if (!probe) return std::move(probe).error();
       struct stat st {};
@@ -507,6 +540,9 @@ class LocalStore final : public Store {
     }
     // The entry could be swapped for a FIFO between the probe and this open: O_NONBLOCK keeps
     // that from hanging, and the file type is checked again on what was actually opened.
+    // O_NONBLOCK stays set: regular files ignore it (reads of a regular file block for the
+    // disk whatever the flag says), and only regular files get past the check below, so
+    // clearing it would be two fcntl calls per read for nothing.
     Result<UniqueFd> file = open_beneath(rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (!file) return std::move(file).error();
     Opened opened;
@@ -514,11 +550,6 @@ class LocalStore final : public Store {
     if (::fstat(opened.fd.get(), &opened.st) != 0) return errno_error(errno, rel, "stat");
     if (Result<void> regular = require_regular(opened.st, rel); !regular) {
       return std::move(regular).error();
-    }
-    // Regular files ignore O_NONBLOCK, but clear it so that reads are plainly blocking.
-    const int fl = ::fcntl(opened.fd.get(), F_GETFL);
-    if (fl < 0 || ::fcntl(opened.fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
-      return errno_error(errno, rel, "fcntl");
     }
     return opened;
   }
@@ -570,6 +601,135 @@ class LocalStore final : public Store {
                 stopped);
   }
 
+  /// One level of a folder: readdir's d_type tells folders, files and links apart without a
+  /// stat per entry (only a filesystem that reports DT_UNKNOWN costs an fstatat), so listing
+  /// 100,000 episode folders is a few getdents64 calls. Files are stat-ed as they are
+  /// reported, so an early stop skips the rest.
+  Result<void> list_level_impl(
+      std::string_view folder,
+      const std::function<bool(const stagecheck::ListEntry&)>& visit) const {
+    std::string base;
+    UniqueFd dir;
+    if (folder.empty()) {
+      const int fd = ::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return errno_error(errno, ".", "open folder");
+      dir = UniqueFd(fd);
+    } else {
+      if (Result<void> valid = validate_store_path(folder); !valid) {
+        return std::move(valid).error();
+      }
+      base = std::string(folder) + "/";
+      // The folder resolves like any path: links inside the root are followed.
+      Result<UniqueFd> opened =
+          open_beneath(std::string(folder), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (!opened) {
+        // Nothing is in it: an empty listing, not an error (as list(), S3 semantics).
+        if (opened.error().code == Errc::not_found) return {};
+        return std::move(opened).error();
+      }
+      dir = std::move(*opened);
+    }
+    const std::string shown_base = base.empty() ? std::string(".") : base;
+    // fdopendir takes the descriptor over; dirfd() gives it back for the fstatat calls.
+    DIR* stream = ::fdopendir(dir.get());
+    if (stream == nullptr) return errno_error(errno, shown_base, "opendir");
+    static_cast<void>(dir.release());
+    struct Closer {
+      DIR* d;
+      ~Closer() { ::closedir(d); }
+    } closer{stream};
+    const int dir_fd = ::dirfd(stream);
+    std::vector<ListEntry> entries;
+    for (;;) {
+      errno = 0;
+      const dirent* de = ::readdir(stream);
+      if (de == nullptr) {
+        if (errno != 0) return errno_error(errno, shown_base, "readdir");
+        break;
+      }
+      const std::string_view name(de->d_name);
+      if (name == "." || name == "..") continue;
+      unsigned char type = de->d_type;
+      if (type == DT_UNKNOWN) {
+        // Some filesystems do not fill d_type: ask, without following the entry.
+        struct stat st {};
+        if (::fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          const int err = errno;
+          if (err == ENOENT) continue;  // Removed since readdir.
+          return errno_error(err, base + std::string(name), "stat");
+        }
+        type = S_ISREG(st.st_mode)   ? DT_REG
+               : S_ISDIR(st.st_mode) ? DT_DIR
+               : S_ISLNK(st.st_mode) ? DT_LNK
+                                     : DT_UNKNOWN;
+      }
+      ListEntry entry;
+      switch (type) {
+        case DT_REG:
+          entry.key = std::string(name);
+          entry.kind = ListEntry::Kind::file;
+          break;
+        case DT_DIR:
+          entry.key = std::string(name) + "/";
+          entry.kind = ListEntry::Kind::folder;
+          break;
+        case DT_LNK:
+          entry.key = std::string(name);
+          entry.kind = ListEntry::Kind::symlink;
+          break;
+        default:
+          continue;  // FIFOs, sockets, devices are not objects.
+      }
+      entries.push_back(std::move(entry));
+    }
+    // The order of list(): a folder sorts as its name plus '/'.
+    std::sort(entries.begin(), entries.end(),
+              [](const ListEntry& a, const ListEntry& b) { return a.key < b.key; });
+    stagecheck::ListEntry out;
+    for (const ListEntry& entry : entries) {
+      switch (entry.kind) {
+        case ListEntry::Kind::folder:
+          out.name = entry.key.substr(0, entry.key.size() - 1);
+          out.path = base + out.name;
+          out.is_folder = true;
+          out.info = ObjectInfo{};
+          out.info.path = out.path;
+          break;
+        case ListEntry::Kind::file: {
+          struct stat st {};
+          if (::fstatat(dir_fd, entry.key.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            const int err = errno;
+            if (err == ENOENT) continue;  // Removed since readdir.
+            return errno_error(err, base + entry.key, "stat");
+          }
+          if (!S_ISREG(st.st_mode)) {
+            return make_error(Errc::io_error,
+                              fmt::format("'{}' under {} changed from a file while being listed",
+                                          printable(base + entry.key), printable(root_)));
+          }
+          out.name = entry.key;
+          out.path = base + entry.key;
+          out.is_folder = false;
+          out.info = ObjectInfo{out.path, size_of(st), mtime_ns_of(st), false};
+          break;
+        }
+        case ListEntry::Kind::symlink: {
+          Result<std::optional<ObjectInfo>> info =
+              resolve_link(dir_fd, entry.key, base + entry.key);
+          if (!info) return std::move(info).error();
+          if (!*info) continue;
+          out.name = entry.key;
+          out.path = base + entry.key;
+          out.is_folder = false;
+          out.info = std::move(**info);
+          break;
+        }
+      }
+      if (!visit(out)) break;
+    }
+    return {};
+  }
+
   /// Lists folder `dir_fd` (store path `base`, empty or ending in '/'), keeping names that start
   /// with `name_prefix`, recursing into sub-folders in order. Only this folder's entries are in
   /// memory at this level.
@@ -592,32 +752,10 @@ class LocalStore final : public Store {
           break;
         }
         case ListEntry::Kind::symlink: {
-          // A link to a file beneath the root is listed with its target's facts, as stat()
-          // would give them. A link to a folder or special file is not an object and is
-          // skipped (folders behind links are never walked), wherever it points. A link to a
-          // file that leaves the root, or that dangles, is an error rather than a silent gap
-          // in the listing.
-          const std::string path = base + entry.key;
-          Result<ObjectInfo> info = stat_beneath(path);
-          if (!info) {
-            if (info.error().code == Errc::not_a_file) break;
-            // Out of the root or unresolvable: follow the link for its type only (metadata,
-            // never content), so that a linked-in folder such as `raw -> /mnt/raw` is
-            // skipped like any other linked folder instead of failing the whole listing.
-            struct stat target {};
-            const std::string name = entry.key;
-            if (::fstatat(dir_fd, name.c_str(), &target, AT_NO_AUTOMOUNT) == 0 &&
-                !S_ISREG(target.st_mode)) {
-              break;
-            }
-            Error error = std::move(info).error();
-            if (error.code == Errc::not_found) {
-              error.message = fmt::format("'{}' under {} is a symbolic link to nothing (dangling)",
-                                          printable(path), printable(root_));
-            }
-            return error;
-          }
-          if (!visit(*info)) stopped = true;
+          Result<std::optional<ObjectInfo>> info =
+              resolve_link(dir_fd, entry.key, base + entry.key);
+          if (!info) return std::move(info).error();
+          if (*info && !visit(**info)) stopped = true;
           break;
         }
         case ListEntry::Kind::folder: {
@@ -654,6 +792,32 @@ class LocalStore final : public Store {
       }
     }
     return {};
+  }
+
+  /// A symbolic link met while listing, named `name` in folder `dir_fd` (store path `path`).
+  /// A link to a file beneath the root is an object with its target's facts, as stat() would
+  /// give them. A link to a folder or special file is not an object (nullopt: skipped, and
+  /// folders behind links are never walked), wherever it points. A link to a file that leaves
+  /// the root, or that dangles, is an error rather than a silent gap in the listing.
+  Result<std::optional<ObjectInfo>> resolve_link(int dir_fd, const std::string& name,
+                                                 const std::string& path) const {
+    Result<ObjectInfo> info = stat_beneath(path);
+    if (info) return std::optional<ObjectInfo>(std::move(*info));
+    if (info.error().code == Errc::not_a_file) return std::optional<ObjectInfo>();
+    // Out of the root or unresolvable: follow the link for its type only (metadata, never
+    // content), so that a linked-in folder such as `raw -> /mnt/raw` is skipped like any
+    // other linked folder instead of failing the whole listing.
+    struct stat target {};
+    if (::fstatat(dir_fd, name.c_str(), &target, AT_NO_AUTOMOUNT) == 0 &&
+        !S_ISREG(target.st_mode)) {
+      return std::optional<ObjectInfo>();
+    }
+    Error error = std::move(info).error();
+    if (error.code == Errc::not_found) {
+      error.message = fmt::format("'{}' under {} is a symbolic link to nothing (dangling)",
+                                  printable(path), printable(root_));
+    }
+    return error;
   }
 
   /// Reads the entries of one folder that match `name_prefix`.

@@ -2,6 +2,7 @@
 
 #include "text_util.hpp"
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,41 @@ Result<bool> Store::exists(std::string_view path) const {
   // permission problem) means we could not establish what is there, so it stays an error.
   if (info.error().code == Errc::not_found) return false;
   return std::move(info).error();
+}
+
+Result<void> Store::list_level(std::string_view folder,
+                               const std::function<bool(const ListEntry&)>& visit) const {
+  std::string base;
+  if (!folder.empty()) {
+    if (Result<void> valid = validate_store_path(folder); !valid) return std::move(valid).error();
+    base = std::string(folder) + "/";
+  }
+  // list() emits full paths in order, so a sub-folder's paths are contiguous: report the
+  // folder at its first path and skip the rest of them.
+  std::string current_folder;
+  bool in_folder = false;
+  ListEntry entry;
+  return list(base, [&](const ObjectInfo& object) {
+    const std::string_view rest = std::string_view(object.path).substr(base.size());
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+      entry.name.assign(rest);
+      entry.path = object.path;
+      entry.is_folder = false;
+      entry.info = object;
+    } else {
+      const std::string_view name = rest.substr(0, slash);
+      if (in_folder && name == current_folder) return true;
+      current_folder.assign(name);
+      in_folder = true;
+      entry.name.assign(name);
+      entry.path = base + entry.name;
+      entry.is_folder = true;
+      entry.info = ObjectInfo{};
+      entry.info.path = entry.path;
+    }
+    return visit(entry);
+  });
 }
 
 Result<void> validate_store_path(std::string_view path) {

@@ -23,6 +23,16 @@ struct ObjectInfo {
   bool is_symlink = false;    ///< The entry itself is a symbolic link (local stores).
 };
 
+/// One direct child of a folder, as reported by Store::list_level().
+struct ListEntry {
+  std::string name;        ///< The child's name: no '/'.
+  std::string path;        ///< Store-relative path of the child: the folder, '/', the name.
+  bool is_folder = false;  ///< A sub-folder (never a symbolic link to one); else a regular object.
+  /// For an object, its facts as list() would give them (path equal to `path`). For a folder,
+  /// only `path` is set: folders are reported without being examined.
+  ObjectInfo info;
+};
+
 /// A sequential reader over one object, for streaming large files (hashing, JSON Lines).
 class STAGECHECK_API Reader {
  public:
@@ -63,6 +73,26 @@ class STAGECHECK_API Store {
   /// Never holds the whole listing in memory.
   virtual Result<void> list(std::string_view prefix,
                             const std::function<bool(const ObjectInfo&)>& visit) const = 0;
+
+  /// Streams the direct children of `folder` (a store path, or "" for the root) to `visit`,
+  /// without descending: what S3 and GCS return for a listing with delimiter '/'. Children come
+  /// in the order list() reaches them: by name, a folder sorting as its name plus '/' (so
+  /// "a-b/" < "a/" < "a0"), which is also S3's order. `visit` returns false to stop early.
+  /// Never holds the whole listing in memory beyond one folder's names.
+  ///
+  /// Objects are what list() would report there, with the same facts and the same rules for
+  /// symbolic links: a link to a folder is never reported (neither as a folder nor as an
+  /// object); a link to a regular object beneath the root is an object with its target's
+  /// facts; a link to an object outside the root, or a dangling one, is an error
+  /// (Errc::out_of_root, Errc::not_found). Folders are reported without reading them, so a
+  /// store that has real folders (LocalStore) reports empty ones too, where a store built on
+  /// keys (and this default implementation) cannot see them.
+  ///
+  /// A missing `folder`, or one that is a file, is an empty listing, not an error (as in
+  /// list()). The default implementation walks list(folder + "/") and groups its paths: correct
+  /// for any store, but it reads the whole subtree; stores override it with a native listing.
+  virtual Result<void> list_level(std::string_view folder,
+                                  const std::function<bool(const ListEntry&)>& visit) const;
 
   /// Writes a small object atomically (temporary name, fsync, rename). Only for markers and
   /// reports the user asked for; stagecheck never modifies what it validates.

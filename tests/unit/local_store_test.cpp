@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -666,6 +667,183 @@ TEST_P(LocalStoreTest, ListRefusesAbsurdlyDeepTrees) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::malformed);
   EXPECT_NE(r.error().message.find("nested deeper than"), std::string::npos);
+}
+
+// --- list_level ----------------------------------------------------------------------------
+
+/// Forwards to a LocalStore but keeps Store's default list_level(), built on list().
+class ListOnlyStore final : public Store {
+ public:
+  explicit ListOnlyStore(const Store& inner) : inner_(inner) {}
+  std::string describe() const override { return inner_.describe(); }
+  Result<ObjectInfo> stat(std::string_view path) const override { return inner_.stat(path); }
+  Result<std::string> read(std::string_view path, std::uint64_t max_bytes) const override {
+    return inner_.read(path, max_bytes);
+  }
+  Result<std::unique_ptr<Reader>> open(std::string_view path) const override {
+    return inner_.open(path);
+  }
+  Result<void> list(std::string_view prefix,
+                    const std::function<bool(const ObjectInfo&)>& visit) const override {
+    return inner_.list(prefix, visit);
+  }
+  Result<void> write_atomic(std::string_view, std::string_view) override {
+    return make_error(Errc::permission_denied, "read-only");
+  }
+
+ private:
+  const Store& inner_;
+};
+
+/// "name/" for a folder, "name" for an object, in the order list_level() reports them.
+std::vector<std::string> level_keys(const Store& store, std::string_view folder) {
+  std::vector<std::string> out;
+  const Result<void> r = store.list_level(folder, [&](const ListEntry& entry) {
+    out.push_back(entry.is_folder ? entry.name + "/" : entry.name);
+    return true;
+  });
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return out;
+}
+
+TEST_P(LocalStoreTest, ListLevelReportsDirectChildrenInListOrder) {
+  fs::remove_all(root_ / "data");
+  // The order of list(): a folder sorts as its name plus '/', so "a-b" and "a.b" come before
+  // folder "a" and "a0" after it (S3's order of common prefixes and keys).
+  for (const char* p : {"b", "a0", "a/c/d", "a/b", "a.b", "a-b/x", "A"}) write_file(root_ / p, p);
+  const std::vector<std::string> expected = {"A", "a-b/", "a.b", "a/", "a0", "b"};
+  EXPECT_EQ(level_keys(*store_, ""), expected);
+  const std::vector<std::string> inner = {"b", "c/"};
+  EXPECT_EQ(level_keys(*store_, "a"), inner);
+  // The default implementation (built on list()) agrees.
+  const ListOnlyStore fallback(*store_);
+  EXPECT_EQ(level_keys(fallback, ""), expected);
+  EXPECT_EQ(level_keys(fallback, "a"), inner);
+}
+
+TEST_P(LocalStoreTest, ListLevelGivesPathsAndFileFacts) {
+  write_file(root_ / "s" / "three", "abc");
+  write_file(root_ / "s" / "sub" / "deep.json", "{}");
+  fs::create_directories(root_ / "s" / "empty_folder");
+  std::vector<ListEntry> seen;
+  const Result<void> r = store_->list_level("s", [&](const ListEntry& entry) {
+    seen.push_back(entry);
+    return true;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(seen.size(), 3u);
+  // A real folder is reported even when empty (the default implementation cannot see it).
+  EXPECT_EQ(seen[0].name, "empty_folder");
+  EXPECT_EQ(seen[0].path, "s/empty_folder");
+  EXPECT_TRUE(seen[0].is_folder);
+  EXPECT_EQ(seen[1].name, "sub");
+  EXPECT_EQ(seen[1].path, "s/sub");
+  EXPECT_TRUE(seen[1].is_folder);
+  EXPECT_EQ(seen[1].info.path, "s/sub");
+  EXPECT_EQ(seen[2].name, "three");
+  EXPECT_EQ(seen[2].path, "s/three");
+  EXPECT_FALSE(seen[2].is_folder);
+  EXPECT_EQ(seen[2].info.path, "s/three");
+  EXPECT_EQ(seen[2].info.size, 3u);
+  EXPECT_GT(seen[2].info.mtime_ns, 0);
+  const std::vector<std::string> keys = {"sub/", "three"};
+  EXPECT_EQ(level_keys(ListOnlyStore(*store_), "s"), keys);
+}
+
+TEST_P(LocalStoreTest, ListLevelOfMissingFolderIsEmpty) {
+  EXPECT_TRUE(level_keys(*store_, "no/such/folder").empty());
+  EXPECT_TRUE(level_keys(*store_, "data/hello.txt").empty());  // A file, not a folder.
+  EXPECT_TRUE(level_keys(ListOnlyStore(*store_), "no/such/folder").empty());
+}
+
+TEST_P(LocalStoreTest, ListLevelRefusesBadFolders) {
+  const auto code = [&](const Store& store, const std::string& folder) {
+    const Result<void> r = store.list_level(folder, [](const ListEntry&) { return true; });
+    return r.ok() ? Errc::internal : r.error().code;
+  };
+  const ListOnlyStore fallback(*store_);
+  for (const Store* store :
+       {static_cast<const Store*>(store_.get()), static_cast<const Store*>(&fallback)}) {
+    EXPECT_EQ(code(*store, ".."), Errc::out_of_root);
+    EXPECT_EQ(code(*store, "/etc"), Errc::out_of_root);
+    EXPECT_EQ(code(*store, "data/"), Errc::invalid_argument);
+    EXPECT_EQ(code(*store, "a\\b"), Errc::invalid_argument);
+  }
+  fs::create_directory_symlink(outside_, root_ / "escape");
+  EXPECT_EQ(code(*store_, "escape"), Errc::out_of_root);
+}
+
+TEST_P(LocalStoreTest, ListLevelSkipsSymlinkedFoldersAndSpecialFiles) {
+  write_file(root_ / "real" / "inside.json", "{}");
+  // Relative: an absolute link counts as leaving the root, wherever it points.
+  fs::create_directory_symlink("../real", root_ / "data" / "alias_in");
+  fs::create_directory_symlink(outside_, root_ / "data" / "alias_out");
+  ASSERT_EQ(::mkfifo((root_ / "data" / "fifo").c_str(), 0644), 0);
+  const std::vector<std::string> expected = {"hello.txt"};
+  EXPECT_EQ(level_keys(*store_, "data"), expected);
+  EXPECT_EQ(level_keys(ListOnlyStore(*store_), "data"), expected);
+  // A linked folder inside the root can itself be listed, as with list().
+  const std::vector<std::string> inside = {"inside.json"};
+  EXPECT_EQ(level_keys(*store_, "data/alias_in"), inside);
+}
+
+TEST_P(LocalStoreTest, ListLevelReportsSymlinkedFilesInsideRoot) {
+  fs::create_symlink("hello.txt", root_ / "data" / "link.txt");
+  std::vector<ListEntry> seen;
+  const Result<void> r = store_->list_level("data", [&](const ListEntry& entry) {
+    seen.push_back(entry);
+    return true;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].name, "link.txt");
+  EXPECT_FALSE(seen[1].is_folder);
+  EXPECT_TRUE(seen[1].info.is_symlink);
+  EXPECT_EQ(seen[1].info.size, 11u);  // The target's size.
+}
+
+TEST_P(LocalStoreTest, ListLevelFailsOnSymlinksOutOfRootOrDangling) {
+  fs::create_symlink(outside_ / "secret.txt", root_ / "data" / "leak.txt");
+  Result<void> r = store_->list_level("data", [](const ListEntry&) { return true; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::out_of_root);
+  EXPECT_NE(r.error().message.find("data/leak.txt"), std::string::npos) << r.error().message;
+  fs::remove(root_ / "data" / "leak.txt");
+  fs::create_symlink("gone.txt", root_ / "data" / "dangling.txt");
+  r = store_->list_level("data", [](const ListEntry&) { return true; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  EXPECT_NE(r.error().message.find("dangling"), std::string::npos) << r.error().message;
+}
+
+TEST_P(LocalStoreTest, ListLevelStopsWhenVisitReturnsFalse) {
+  for (int i = 0; i < 10; ++i) write_file(root_ / "many" / ("f" + std::to_string(i)), "x");
+  for (int i = 0; i < 10; ++i) write_file(root_ / "many" / ("d" + std::to_string(i)) / "x", "x");
+  const ListOnlyStore fallback(*store_);
+  for (const Store* store :
+       {static_cast<const Store*>(store_.get()), static_cast<const Store*>(&fallback)}) {
+    std::vector<std::string> seen;
+    const Result<void> r = store->list_level("many", [&](const ListEntry& entry) {
+      seen.push_back(entry.name);
+      return seen.size() < 3;
+    });
+    ASSERT_TRUE(r.ok());
+    const std::vector<std::string> expected = {"d0", "d1", "d2"};
+    EXPECT_EQ(seen, expected);
+  }
+}
+
+TEST_P(LocalStoreTest, ListLevelUnreadableFolderIsPermissionDenied) {
+  write_file(root_ / "shut" / "b.json", "{}");
+  fs::permissions(root_ / "shut", fs::perms::none);
+  Result<void> r;
+  {
+    const AsNobody nobody;
+    if (nobody.failed()) GTEST_SKIP() << "cannot drop privileges";
+    r = store_->list_level("shut", [](const ListEntry&) { return true; });
+  }
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::permission_denied);
 }
 
 // --- write_atomic --------------------------------------------------------------------------

@@ -354,7 +354,10 @@ TEST_F(CertificateFallbackTest, NonCertificateFilesAreIgnored) {
   const CheckResult r = result();
   EXPECT_EQ(r.status, Status::pass) << r.message;
   EXPECT_EQ(r.observed["certificates"], 3);
-  EXPECT_EQ(r.observed["ignored_objects"], 4);
+  // Only files directly in the episodes folder are counted: the check lists the episode
+  // folders one level deep and reads their certificates by name, so it never sees the other
+  // files inside them (it used to count those too, 4 here).
+  EXPECT_EQ(r.observed["ignored_objects"], 1);
 }
 
 TEST_F(CertificateFallbackTest, EpisodeFolderWithoutCertificateFails) {
@@ -366,6 +369,16 @@ TEST_F(CertificateFallbackTest, EpisodeFolderWithoutCertificateFails) {
             std::string::npos)
       << r.message;
   EXPECT_EQ(r.observed["folders_without_certificate"], 1);
+  EXPECT_EQ(r.observed["certificates"], 3);
+}
+
+TEST_F(CertificateFallbackTest, EmptyEpisodeFolderIsNoEpisode) {
+  put_good(3);
+  std::filesystem::create_directories(root_ / (std::string(kFolder) + "/episode_000002a"));
+  const CheckResult r = result();
+  EXPECT_EQ(r.status, Status::pass) << r.message;
+  EXPECT_EQ(r.observed["folders_without_certificate"], 0);
+  EXPECT_EQ(r.observed["certificates"], 3);
 }
 
 TEST_F(CertificateFallbackTest, CertificateSymlinkedOutOfTheRootFails) {
@@ -382,7 +395,11 @@ TEST_F(CertificateFallbackTest, CertificateSymlinkedOutOfTheRootFails) {
   EXPECT_NE(r.message.find("episode_000004/quality_certificate.json"), std::string::npos)
       << r.message;
   EXPECT_NE(r.message.find("outside the root"), std::string::npos) << r.message;
-  EXPECT_EQ(r.details["listing_error"]["code"], "out_of_root");
+  // The certificate is read by name, not met in a recursive listing: the read is refused and
+  // that episode fails (it used to stop the listing, with details.listing_error out_of_root).
+  EXPECT_EQ(r.observed["failed"], 1);
+  EXPECT_EQ(r.observed["certificates"], 4);
+  EXPECT_FALSE(r.details.contains("listing_error"));
 }
 
 TEST_F(CertificateFallbackTest, CertificateSymlinkedInsideTheRootIsRead) {
@@ -496,6 +513,24 @@ TEST_F(CertificateFallbackTest, UnreadableEpisodeFolderIsAnError) {
   namespace fs = std::filesystem;
   put_good(3);
   const fs::path folder = root_ / (std::string(kFolder) + "/episode_000002");
+  fs::permissions(folder, fs::perms::none);
+  CheckResult r;
+  as_nobody(root_, [&] { r = result(spec(), 2); });
+  fs::permissions(folder, fs::perms::owner_all);
+  EXPECT_EQ(r.status, Status::error) << r.message;
+  // The episode folders are not walked any more: the certificate inside the closed folder
+  // cannot be read, which leaves the verdict open just as the stopped listing did.
+  EXPECT_NE(r.message.find("1 of 3 quality certificates could not be read under"),
+            std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find("episode_000002: could not be read"), std::string::npos) << r.message;
+  EXPECT_EQ(r.observed["unreadable"], 1);
+}
+
+TEST_F(CertificateFallbackTest, UnreadableEpisodesFolderIsAnError) {
+  namespace fs = std::filesystem;
+  put_good(3);
+  const fs::path folder = root_ / kFolder;
   fs::permissions(folder, fs::perms::none);
   CheckResult r;
   as_nobody(root_, [&] { r = result(spec(), 2); });
