@@ -3,7 +3,8 @@
 # installs only what is missing. Needs root (or sudo).
 set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
-libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3"
+libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3
+libssl-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
