@@ -67,9 +67,9 @@ struct Test {
   TestKind kind = TestKind::compare;
   CmpOp op = CmpOp::eq;
   Operand lhs;
-  Operand rhs;  ///< Other side of a comparison, or the lower bound of `between`.
-  Operand hi;   ///< Upper bound of `between`.
-  json list;    ///< For `in` / `not in` with a list literal.
+  Operand rhs;                 ///< Other side of a comparison, or the lower bound of `between`.
+  Operand hi;                  ///< Upper bound of `between`.
+  json list;                   ///< For `in` / `not in` with a list literal.
   bool list_from_var = false;  ///< `in $var`: the list is the variable in `rhs`.
   std::string pattern;
   std::regex regex;

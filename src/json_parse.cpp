@@ -625,9 +625,8 @@ Result<nlohmann::json> parse_json(std::string_view text, std::string_view what,
     // nlohmann's input adapter stops at a NUL byte, which would accept `{"a":1}\0anything`.
     // A raw NUL is never valid JSON (inside strings it must be escaped), so refuse it here.
     if (auto nul = text.find('\0'); nul != std::string_view::npos) {
-      return make_error(Errc::malformed,
-                        fmt::format("'{}': malformed JSON at byte {}: a NUL byte", printable(what, 400),
-                                    nul));
+      return make_error(Errc::malformed, fmt::format("'{}': malformed JSON at byte {}: a NUL byte",
+                                                     printable(what, 400), nul));
     }
     JsonFailure failure;
     std::optional<Json> parsed = parse_json_text(text, limits, failure);

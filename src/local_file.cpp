@@ -33,8 +33,9 @@ Result<std::string> read_local_file(const std::filesystem::path& path, std::uint
     return make_error(Errc::not_a_file, fmt::format("'{}' is not a regular file", shown));
   }
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    return make_error(Errc::too_large, fmt::format("'{}' is {} bytes, over the read cap of {} bytes",
-                                                   shown, st.st_size, max_bytes));
+    return make_error(Errc::too_large,
+                      fmt::format("'{}' is {} bytes, over the read cap of {} bytes", shown,
+                                  st.st_size, max_bytes));
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
@@ -54,7 +55,8 @@ Result<std::string> read_local_file(const std::filesystem::path& path, std::uint
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_error(Errc::io_error, fmt::format("'{}': read failed: {}", shown, std::strerror(errno)));
+      return make_error(Errc::io_error,
+                        fmt::format("'{}': read failed: {}", shown, std::strerror(errno)));
     }
     if (n == 0) break;
     data.append(buffer, static_cast<std::size_t>(n));

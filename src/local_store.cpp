@@ -279,7 +279,8 @@ class LocalStore final : public Store {
         if (total == out.size()) {
           out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(limit, total * 2)));
         }
-        const std::size_t want = std::min(out.size() - static_cast<std::size_t>(total), kMaxIoChunk);
+        const std::size_t want =
+            std::min(out.size() - static_cast<std::size_t>(total), kMaxIoChunk);
         const ssize_t n = ::read(opened->fd.get(), out.data() + total, want);
         if (n < 0) {
           if (errno == EINTR) continue;
@@ -529,7 +530,8 @@ class LocalStore final : public Store {
     // device, no permission) takes the probe, which resolves beneath the root with O_PATH
     // (opening nothing for reading) and so reports the precise error.
     struct stat pre {};
-    if (::fstatat(root_fd_.get(), rel.c_str(), &pre, AT_NO_AUTOMOUNT) != 0 || !S_ISREG(pre.st_mode)) {
+    if (::fstatat(root_fd_.get(), rel.c_str(), &pre, AT_NO_AUTOMOUNT) != 0 ||
+        !S_ISREG(pre.st_mode)) {
       Result<UniqueFd> probe = open_beneath(rel, O_PATH | O_CLOEXEC);
       if (!probe) return std::move(probe).error();
       struct stat st {};

@@ -240,7 +240,8 @@ class Loader {
   }
 
   void load_root(const YAML::Node& root) {
-    check_keys(root, {"version", "name", "description", "vars", "artifacts", "stages", "on_failure"},
+    check_keys(root,
+               {"version", "name", "description", "vars", "artifacts", "stages", "on_failure"},
                "the spec");
     YAML::Node version = root["version"];
     if (!version) {
@@ -1043,9 +1044,10 @@ class Loader {
         }
         const VarDecl* decl = spec_.find_var(name);
         if (decl == nullptr || decl->type != VarType::local_path) {
-          error(node, fmt::format("{}: '{}' must name a variable of type local_path{}", where, name,
-                                  decl == nullptr ? " (no such variable is declared)"
-                                                  : fmt::format(" (it is {})", to_string(decl->type))));
+          error(node,
+                fmt::format("{}: '{}' must name a variable of type local_path{}", where, name,
+                            decl == nullptr ? " (no such variable is declared)"
+                                            : fmt::format(" (it is {})", to_string(decl->type))));
           return;
         }
         config.set_value(ps.name, name, mark, true);
@@ -1091,8 +1093,9 @@ class Loader {
     if (!t || !check_template(*t, path, "on_failure.write_marker")) return;
     for (const auto& part : t->parts()) {
       if (part.kind == PathTemplate::Part::Kind::artifact_field) {
-        error(path, "on_failure.write_marker: the marker path may use variables only, not "
-                    "artifact fields");
+        error(path,
+              "on_failure.write_marker: the marker path may use variables only, not "
+              "artifact fields");
         return;
       }
     }
@@ -1165,7 +1168,8 @@ class Loader {
       error(node, fmt::format("{}: uses undeclared variable '{}'", where, name));
       return;
     }
-    const nlohmann::json& value = spec_.values.contains(name) ? spec_.values[name] : nlohmann::json();
+    const nlohmann::json& value =
+        spec_.values.contains(name) ? spec_.values[name] : nlohmann::json();
     auto mismatch = [&](std::string_view what) {
       error(node, fmt::format("{}: variable '{}' (type {}) cannot give {}", where, name,
                               to_string(decl->type), what));

@@ -17,10 +17,10 @@ namespace stagecheck {
 /// `fail` of a warning-severity check into `warn`, and adds every artifact the context read.
 struct CheckOutcome {
   Status status = Status::error;
-  std::string message;                 ///< Names the artifact, the field, expected and found.
-  nlohmann::json observed;             ///< What was found (also for passing checks).
-  nlohmann::json expected;             ///< What was required.
-  nlohmann::json details;              ///< Anything else (an object), e.g. per-condition results.
+  std::string message;      ///< Names the artifact, the field, expected and found.
+  nlohmann::json observed;  ///< What was found (also for passing checks).
+  nlohmann::json expected;  ///< What was required.
+  nlohmann::json details;   ///< Anything else (an object), e.g. per-condition results.
   /// A machine-readable reason for a failure, e.g. "quality_gate_blocked" (empty: none). Markers
   /// written on failure carry it; overrides the spec's `failure_code` for this result.
   std::string code;

@@ -24,7 +24,7 @@ struct CheckResult {
   nlohmann::json observed;
   nlohmann::json expected;
   nlohmann::json details;
-  std::string code;          ///< Machine-readable failure reason (see CheckOutcome::code).
+  std::string code;  ///< Machine-readable failure reason (see CheckOutcome::code).
   double duration_ms = 0.0;
 };
 

@@ -26,11 +26,11 @@ enum class VarType {
   segment,     ///< One path segment: no '/', not `.`/`..`, not empty.
   store_path,  ///< A relative path inside the store (may contain '/', never `..`).
   integer,
-  number,      ///< Finite; NaN/Inf refused.
-  boolean,     ///< true/false only.
-  string_list, ///< A list of strings: a YAML list as default, "a,b,c" on the command line.
-  local_path,  ///< An operator-given local file or folder outside the store; read-only;
-               ///< only from --var or a default, never from data.
+  number,       ///< Finite; NaN/Inf refused.
+  boolean,      ///< true/false only.
+  string_list,  ///< A list of strings: a YAML list as default, "a,b,c" on the command line.
+  local_path,   ///< An operator-given local file or folder outside the store; read-only;
+                ///< only from --var or a default, never from data.
 };
 
 STAGECHECK_API std::string_view to_string(VarType type) noexcept;
@@ -40,8 +40,8 @@ struct VarDecl {
   std::string name;
   VarType type = VarType::string;
   bool required = false;
-  bool secret = false;           ///< Redacted in reports.
-  nlohmann::json default_value;  ///< null if none
+  bool secret = false;              ///< Redacted in reports.
+  nlohmann::json default_value;     ///< null if none
   std::vector<std::string> not_in;  ///< Values refused (e.g. "unknown" for a scene id).
   std::string description;
   SourceMark mark;
@@ -57,8 +57,8 @@ struct ArtifactDecl {
 /// `on_failure: {write_marker: {path, fields}}`: when the run fails (exit code 1), write a JSON
 /// marker into the store (atomically) saying why, e.g. the preflight's `.failed` marker.
 struct FailureMarker {
-  PathTemplate path;          ///< Built from variables only.
-  nlohmann::json fields;      ///< Top-level fields, `$var` values already bound.
+  PathTemplate path;      ///< Built from variables only.
+  nlohmann::json fields;  ///< Top-level fields, `$var` values already bound.
   SourceMark mark;
 };
 

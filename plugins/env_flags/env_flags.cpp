@@ -476,7 +476,6 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The check.
 

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
-#include <optional>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -238,9 +238,10 @@ int execute(const RunCli& o, const po::variables_map& vm,
   int code = static_cast<int>(report.exit_code);
   std::ostream& notes = o.format == "json" ? std::cerr : std::cout;
   if (!report.failure_marker_error.empty()) {
-    notes << fmt::format("stagecheck: error: the run failed but its failure marker '{}' could not "
-                         "be written: {} (exit 3)\n",
-                         report.failure_marker, report.failure_marker_error);
+    notes << fmt::format(
+        "stagecheck: error: the run failed but its failure marker '{}' could not "
+        "be written: {} (exit 3)\n",
+        report.failure_marker, report.failure_marker_error);
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
   }
@@ -274,8 +275,8 @@ has on_failure.write_marker and the run fails, that marker is written (exit 3 if
 Options)");
   RunCli o;
   std::vector<std::string> var_items;
-  opts.add_options()("help,h", "show this help")(
-      "var", po::value(&var_items)->composing(), "set a spec variable, NAME=VALUE (repeatable)");
+  opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
+                                                 "set a spec variable, NAME=VALUE (repeatable)");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -299,7 +300,8 @@ Options)");
 // ---- preflight ----------------------------------------------------------------------------
 
 int cmd_preflight(const std::vector<std::string>& args) {
-  po::options_description opts(R"(Usage: stagecheck preflight --root BUCKET_DIR --scene-id ID --consumer NAME [options]
+  po::options_description opts(
+      R"(Usage: stagecheck preflight --root BUCKET_DIR --scene-id ID --consumer NAME [options]
 
 The quality-gate preflight a downstream consumer (training, import, upsell) runs before it
 uses a scene's episodes. Primary: scenes/ID/episode-generation-job/quality_gate_report.json;
@@ -461,6 +463,7 @@ int main(int argc, char** argv) {
     std::cerr << "stagecheck: internal error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::no_verdict);
   }
-  return usage_error(fmt::format("unknown verb '{}' (expected run, preflight, validate or list-checks)", verb),
-                     nullptr);
+  return usage_error(
+      fmt::format("unknown verb '{}' (expected run, preflight, validate or list-checks)", verb),
+      nullptr);
 }

@@ -51,8 +51,10 @@ TEST(ProductionE2E, WithoutJobEnvFlagsAreAWarningNotAPass) {
 
 TEST(ProductionE2E, SceneIdIsRequiredAndNotUnknown) {
   EXPECT_EQ(st::run_driver("run " + q(kSpec) + " --root " + q(kScene)).code, 2);
-  EXPECT_EQ(st::run_driver("run " + q(kSpec) + " --root " + q(kScene) + " --var scene_id=").code, 2);
-  st::DriverRun r = st::run_driver("run " + q(kSpec) + " --root " + q(kScene) + " --var scene_id=unknown");
+  EXPECT_EQ(st::run_driver("run " + q(kSpec) + " --root " + q(kScene) + " --var scene_id=").code,
+            2);
+  st::DriverRun r =
+      st::run_driver("run " + q(kSpec) + " --root " + q(kScene) + " --var scene_id=unknown");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("\"unknown\" is refused"), std::string::npos) << r.err;
 }
@@ -69,8 +71,10 @@ TEST(ProductionE2E, DerivedFailures) {
   int failures = 0;
   for (const auto& v : variants) {
     SCOPED_TRACE(v["name"].get<std::string>() + ": " + v["description"].get<std::string>());
-    std::string args = "run " + q(kSpec) + " --root " + q(v["root"]) + " --var scene_id=kitchen_001 --format json";
-    for (const auto& [k, val] : v["vars"].items()) args += " --var " + q(k + "=" + val.get<std::string>());
+    std::string args =
+        "run " + q(kSpec) + " --root " + q(v["root"]) + " --var scene_id=kitchen_001 --format json";
+    for (const auto& [k, val] : v["vars"].items())
+      args += " --var " + q(k + "=" + val.get<std::string>());
     st::DriverRun r = st::run_driver(args);
     EXPECT_EQ(r.code, v["exit_code"].get<int>()) << r.err;
     json report = json::parse(r.out, nullptr, false);
@@ -80,8 +84,10 @@ TEST(ProductionE2E, DerivedFailures) {
     EXPECT_EQ((*res)["status"], v["status"]) << (*res)["message"];
     const std::string needle = v["needle"];
     bool named = (*res)["message"].get<std::string>().find(needle) != std::string::npos;
-    for (const auto& a : (*res)["artifacts"]) named = named || a.get<std::string>().find(needle) != std::string::npos;
-    EXPECT_TRUE(named) << "'" << needle << "' not in: " << (*res)["message"] << " " << (*res)["artifacts"];
+    for (const auto& a : (*res)["artifacts"])
+      named = named || a.get<std::string>().find(needle) != std::string::npos;
+    EXPECT_TRUE(named) << "'" << needle << "' not in: " << (*res)["message"] << " "
+                       << (*res)["artifacts"];
     if (r.code != v["exit_code"].get<int>() || !named) ++failures;
   }
   EXPECT_EQ(failures, 0);
@@ -122,7 +128,9 @@ TEST_F(Preflight, BlockedGateWritesTheMarker) {
   });
   st::DriverRun r = preflight();
   EXPECT_EQ(r.code, 1) << r.out << r.err;
-  EXPECT_NE(r.out.find("Wrote failure marker scenes/kitchen_001/training/.failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Wrote failure marker scenes/kitchen_001/training/.failed"),
+            std::string::npos)
+      << r.out;
   json m = marker();
   EXPECT_EQ(m["scene_id"], "kitchen_001");
   EXPECT_EQ(m["consumer"], "training");
@@ -131,8 +139,10 @@ TEST_F(Preflight, BlockedGateWritesTheMarker) {
   EXPECT_EQ(ts.size(), 20u) << ts;
   EXPECT_EQ(ts.back(), 'Z') << ts;
   EXPECT_EQ(m["error"]["code"], "quality_gate_blocked");
-  EXPECT_EQ(m["error"]["report_path"], kSceneDir + "/episode-generation-job/quality_gate_report.json");
-  EXPECT_NE(m["error"]["message"].get<std::string>().find("qg-6a-quality-score-sli"), std::string::npos);
+  EXPECT_EQ(m["error"]["report_path"],
+            kSceneDir + "/episode-generation-job/quality_gate_report.json");
+  EXPECT_NE(m["error"]["message"].get<std::string>().find("qg-6a-quality-score-sli"),
+            std::string::npos);
 }
 
 TEST_F(Preflight, UnreadableGateReport) {
@@ -149,7 +159,8 @@ TEST_F(Preflight, CertificatesDecideWhenTheReportIsAbsent) {
   st::DriverRun r = preflight();
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(marker()["error"]["code"], "certificates_failed");
-  EXPECT_NE(marker()["error"]["message"].get<std::string>().find("episode_000031"), std::string::npos);
+  EXPECT_NE(marker()["error"]["message"].get<std::string>().find("episode_000031"),
+            std::string::npos);
 }
 
 TEST_F(Preflight, NothingToDecideOn) {
@@ -171,11 +182,13 @@ TEST_F(Preflight, StaleMarkerIsAWarning) {
 
 TEST_F(Preflight, BadSceneIdIsAUsageError) {
   for (const char* id : {"unknown", "", "a/b"}) {
-    st::DriverRun r = st::run_driver("preflight --root " + q(dir_.path().string()) + " --scene-id '" + id +
-                                     "' --consumer training");
+    st::DriverRun r = st::run_driver("preflight --root " + q(dir_.path().string()) +
+                                     " --scene-id '" + id + "' --consumer training");
     EXPECT_EQ(r.code, 2) << id << ": " << r.err;
   }
-  EXPECT_EQ(st::run_driver("preflight --root " + q(dir_.path().string()) + " --consumer training").code, 2);
+  EXPECT_EQ(
+      st::run_driver("preflight --root " + q(dir_.path().string()) + " --consumer training").code,
+      2);
 }
 
 TEST_F(Preflight, MarkerThatCannotBeWrittenIsNoVerdict) {

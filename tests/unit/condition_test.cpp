@@ -844,8 +844,8 @@ TEST(ConditionParse, OperatorSpecificErrors) {
   EXPECT_EQ(
       parse_error("x in []"),
       R"(condition "x in []": column 6: expected at least one value in the list after "in", found [])");
-  EXPECT_TRUE(
-      contains(parse_error("x in 3"), R"(expected a list [...] or a $variable after "in", found number 3)"));
+  EXPECT_TRUE(contains(parse_error("x in 3"),
+                       R"(expected a list [...] or a $variable after "in", found number 3)"));
   EXPECT_TRUE(contains(parse_error("x not == 3"), R"(expected "in" after "not")"));
   EXPECT_TRUE(contains(parse_error("x between 1 or 2"), R"(expected "and" between the bounds)"));
   EXPECT_TRUE(contains(parse_error("x between 2 and 1"), "lower bound <= the upper bound"));

@@ -35,5 +35,6 @@ TEST(ReadLocalFile, MissingFolderFifoAndOversized) {
   auto big = read_local_file(d / "big", 100);
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.error().code, Errc::too_large);
-  EXPECT_NE(big.error().message.find("101 bytes, over the read cap of 100 bytes"), std::string::npos);
+  EXPECT_NE(big.error().message.find("101 bytes, over the read cap of 100 bytes"),
+            std::string::npos);
 }

@@ -467,9 +467,13 @@ stages:
   spec = load(text, {{"scene_id", "k"}, {"backends", "physx, isaac_sim"}});
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   EXPECT_EQ(spec->values["backends"], nlohmann::json({"physx", "isaac_sim"}));
-  expect_error(text, "--var backends: expected string_list, found \"a,,b\" (write a,b,c with no empty items)",
-               {{"scene_id", "k"}, {"backends", "a,,b"}});
-  expect_error(text, "--var scene_id: expected segment, found \"unknown\" (the value \"unknown\" is refused (not_in))",
+  expect_error(
+      text,
+      "--var backends: expected string_list, found \"a,,b\" (write a,b,c with no empty items)",
+      {{"scene_id", "k"}, {"backends", "a,,b"}});
+  expect_error(text,
+               "--var scene_id: expected segment, found \"unknown\" (the value \"unknown\" is "
+               "refused (not_in))",
                {{"scene_id", "unknown"}});
 }
 
@@ -485,8 +489,10 @@ stages:
 )";
   auto spec = load(text);
   ASSERT_TRUE(spec.ok()) << spec.error().message;
-  expect_error(text, "check 's.c': parameter 'expect': variable 'mode' = \"maybe\" is not one of present, absent",
-               {{"mode", "maybe"}});
+  expect_error(
+      text,
+      "check 's.c': parameter 'expect': variable 'mode' = \"maybe\" is not one of present, absent",
+      {{"mode", "maybe"}});
   expect_error(R"(version: 1
 name: x
 vars: {n: {type: number, default: 0.5}}

@@ -328,7 +328,8 @@ TEST_F(QualityGate, SummaryCountsDisagreeWithResults) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos)
+      << res.details.dump();
   EXPECT_EQ(res.message, prefix() +
                              " does not allow proceeding: the summary disagrees with results[]: "
                              "summary.passed is 6 but 7 gate(s) in results[] passed; "
@@ -343,7 +344,8 @@ TEST_F(QualityGate, CanProceedFalseWithoutBlockingFailuresIsInconsistent) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos)
+      << res.details.dump();
   EXPECT_NE(res.message.find("summary.can_proceed is false but summary.blocking_failures is 0"),
             std::string::npos)
       << res.message;
@@ -356,7 +358,8 @@ TEST_F(QualityGate, CheckpointCountsMustMatchTheLists) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos)
+      << res.details.dump();
   EXPECT_NE(
       res.message.find("summary.executed_checkpoints is 2 but executed_checkpoints[] lists 1"),
       std::string::npos)
@@ -481,7 +484,8 @@ TEST_F(QualityGate, UnreadableReportCannotBeEvaluated) {
       if (p.parent_path() == p.root_path()) break;
       std::error_code ec;
       if (st::fs::is_directory(p.parent_path(), ec)) {
-        st::fs::permissions(p.parent_path(), st::fs::perms::others_exec, st::fs::perm_options::add, ec);
+        st::fs::permissions(p.parent_path(), st::fs::perms::others_exec, st::fs::perm_options::add,
+                            ec);
       }
     }
     ASSERT_EQ(seteuid(65534), 0);
@@ -516,7 +520,8 @@ TEST_F(QualityGate, EmptyResultsAreNotEvidence) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_empty"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_empty"), std::string::npos)
+      << res.details.dump();
   EXPECT_EQ(res.message, prefix() +
                              " does not allow proceeding: no gates were evaluated (results[] is "
                              "empty, summary.total_gates 0): an empty report is not evidence");
@@ -529,7 +534,8 @@ TEST_F(QualityGate, ReportForAnotherSceneFails) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_scene_mismatch"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_scene_mismatch"), std::string::npos)
+      << res.details.dump();
   EXPECT_EQ(res.message, prefix() +
                              " does not allow proceeding: scene_id: expected "
                              "\"kitchen_001\", found \"kitchen_002\"");
@@ -542,7 +548,8 @@ TEST_F(QualityGate, LiteralSceneIdIsCheckedToo) {
   CheckResult res = run(o);
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_scene_mismatch"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_scene_mismatch"), std::string::npos)
+      << res.details.dump();
   o.scene = "scene_id: kitchen_001";
   EXPECT_EQ(run(o).status, Status::pass);
 }
@@ -625,7 +632,8 @@ TEST_F(QualityGate, ApprovalsNeverFixAnInconsistentReport) {
   CheckResult res = run();
   EXPECT_EQ(res.status, Status::fail);
   EXPECT_EQ(res.code, "quality_gate_blocked");
-  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos) << res.details.dump();
+  EXPECT_NE(res.details["reasons"].dump().find("quality_gate_inconsistent"), std::string::npos)
+      << res.details.dump();
   EXPECT_NE(res.message.find("summary.total_gates is 8 but results[] holds 7 gate(s)"),
             std::string::npos)
       << res.message;
