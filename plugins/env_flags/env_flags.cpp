@@ -489,15 +489,9 @@ class EnvFlags final : public Check {
         field_(std::move(field)),
         process_(process) {}
 
-  CheckOutcome run(CheckContext& ctx) const override {
-    try {
-      return evaluate(ctx);
-    } catch (const std::exception& e) {
-      return CheckOutcome::error(fmt::format("env_flags: unexpected error: {}", e.what()));
-    } catch (...) {
-      return CheckOutcome::error("env_flags: unexpected non-standard exception");
-    }
-  }
+  // An exception escaping evaluate() becomes an `error` result naming this check: the runner
+  // catches it for every check, plugins included.
+  CheckOutcome run(CheckContext& ctx) const override { return evaluate(ctx); }
 
  private:
   /// Either the environment found, or the outcome that ends the check before any flag is read.
