@@ -1,10 +1,15 @@
 #!/bin/sh
 # Installs what stagecheck needs to build and test, from Debian 12's packages. Idempotent:
-# installs only what is missing. Needs root (or sudo).
+# installs only what is missing. Needs root (or sudo). Usage: install-deps.sh [--test]
 set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
 libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3
-libssl-dev"
+libssl-dev libarchive-dev"
+# With --test: also what only the test suite needs. The tests use independent tools from the npm
+# registry (tests/npm/package.json); a machine with its own Node.js keeps it.
+if [ "${1:-}" = "--test" ]; then
+  command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
