@@ -8,24 +8,22 @@
 // and matched and nothing unlisted was found.
 
 #include <fnmatch.h>
-#include <openssl/evp.h>
+#include <stagecheck/digest.hpp>
+#include <stagecheck/parallel.hpp>
 #include <stagecheck/plugin.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -73,10 +71,7 @@ std::string printable(std::string_view text) {
 }
 
 bool is_hex_digest(std::string_view s) {
-  if (s.size() != 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  });
+  return stagecheck::is_hex_digest(s, DigestAlgorithm::sha256);
 }
 
 std::string lower(std::string s) {
@@ -316,103 +311,6 @@ struct FileState {
   std::string found;  ///< Digest found, or the error message.
 };
 
-/// Runs `fn(i)` for every i < count on up to `jobs` worker threads, handing out indices through
-/// a shared counter (large and small files mix without a static split). The calling thread
-/// does no work: it alone may touch the CheckContext, so it polls `cancelled` and raises `stop`,
-/// which the workers (and `fn`, for long files) honour. Returns the first exception's text.
-std::optional<std::string> parallel_for(std::size_t count, unsigned jobs,
-                                        const std::function<void(std::size_t)>& fn,
-                                        const std::function<bool()>& cancelled,
-                                        std::atomic<bool>& stop) {
-  std::atomic<std::size_t> next{0};
-  std::mutex mutex;
-  std::condition_variable finished_cv;
-  unsigned finished = 0;
-  std::optional<std::string> failure;
-  auto fail = [&](const char* what) noexcept {
-    std::lock_guard lock(mutex);
-    try {
-      if (!failure) failure = what;
-    } catch (...) {
-    }
-    stop = true;
-  };
-  auto work = [&]() noexcept {
-    try {
-      for (std::size_t i = next++; i < count && !stop; i = next++) fn(i);
-    } catch (const std::exception& e) {
-      fail(e.what());
-    } catch (...) {
-      fail("non-standard exception");
-    }
-    std::lock_guard lock(mutex);
-    ++finished;
-    finished_cv.notify_all();
-  };
-  const unsigned n = static_cast<unsigned>(std::min<std::size_t>(std::max(jobs, 1u), count));
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (unsigned t = 0; t < n; ++t) {
-    try {
-      threads.emplace_back(work);
-    } catch (...) {
-      break;  // fewer threads than asked for: the ones running still cover every index
-    }
-  }
-  if (threads.empty()) {
-    work();
-    return failure;
-  }
-  const auto started = static_cast<unsigned>(threads.size());
-  for (;;) {
-    std::unique_lock lock(mutex);
-    if (finished_cv.wait_for(lock, std::chrono::milliseconds(50),
-                             [&] { return finished == started; })) {
-      break;
-    }
-    lock.unlock();
-    if (!stop && cancelled()) stop = true;
-  }
-  for (auto& t : threads) t.join();
-  return failure;
-}
-
-struct EvpCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
-
-/// Streams one object through SHA-256; the hex digest, or the store's error (Errc::interrupted
-/// once `stop` is raised).
-Result<std::string> hash_object(const Store& store, const std::string& path, std::vector<char>& buf,
-                                std::uint64_t& bytes, const std::atomic<bool>& stop) {
-  Result<std::unique_ptr<Reader>> reader = store.open(path);
-  if (!reader) return reader.error();
-  std::unique_ptr<EVP_MD_CTX, EvpCtxDeleter> md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) {
-    return make_error(Errc::internal, "OpenSSL SHA-256 initialisation failed");
-  }
-  bytes = 0;
-  for (;;) {
-    if (stop) return make_error(Errc::interrupted, "interrupted");
-    Result<std::size_t> got = (*reader)->read(buf.data(), buf.size());
-    if (!got) return got.error();
-    if (*got == 0) break;
-    bytes += *got;
-    if (EVP_DigestUpdate(md.get(), buf.data(), *got) != 1) {
-      return make_error(Errc::internal, "OpenSSL SHA-256 update failed");
-    }
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(md.get(), digest, &length) != 1 || length != 32) {
-    return make_error(Errc::internal, "OpenSSL SHA-256 finalisation failed");
-  }
-  std::string hex;
-  hex.reserve(64);
-  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
-
 std::string join(const std::string& root, const std::string& rel) {
   return root.empty() ? rel : root + "/" + rel;
 }
@@ -560,11 +458,17 @@ class ChecksumsCheck final : public Check {
         order.size(), jobs,
         [&](std::size_t k) {
           thread_local std::vector<char> buf;
+          thread_local std::optional<Hasher> hasher;
           if (buf.size() != kBlockSize) buf.resize(kBlockSize);
+          if (!hasher) {
+            Result<Hasher> made = Hasher::create(DigestAlgorithm::sha256);
+            if (!made) throw std::runtime_error(made.error().message);
+            hasher.emplace(std::move(*made));
+          }
           const Entry& e = m.entries[order[k]];
           FileState& s = states[order[k]];
           std::uint64_t bytes = 0;
-          Result<std::string> digest = hash_object(store, e.full, buf, bytes, stop);
+          Result<std::string> digest = digest_object(store, e.full, *hasher, buf, &bytes, &stop);
           if (!digest) {
             const Errc c = digest.error().code;
             s.verdict = c == Errc::not_found            ? Verdict::missing
