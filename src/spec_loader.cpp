@@ -918,7 +918,7 @@ class Loader {
           error(node, fmt::format("{}: missing required parameter '{}' ({})", where, ps.name,
                                   to_string(ps.type)));
         } else if (!ps.default_value.is_null()) {
-          config.set_value(ps.name, ps.default_value, mark_of(node, file_), false);
+          load_default(ps, node, config, where);
         }
         continue;
       }
@@ -928,6 +928,48 @@ class Loader {
     add_check(stage, *entry, config, description);
     if (!stage.checks.empty() && stage.checks.back().id == full_id) {
       stage.checks.back().failure_code = failure_code;
+    }
+  }
+
+  /// A default that is not written in the spec. Parameters with a parsed form (artifacts,
+  /// paths, conditions) get it from their default exactly as from a written value, so a
+  /// factory sees the same thing either way; the value is then marked as not written.
+  void load_default(const ParamSpec& ps, const YAML::Node& check_node, CheckConfig& config,
+                    const std::string& check_where) {
+    const SourceMark mark = mark_of(check_node, file_);
+    switch (ps.type) {
+      case ParamType::artifact:
+      case ParamType::path:
+      case ParamType::path_list:
+      case ParamType::condition:
+      case ParamType::condition_list: {
+        YAML::Node node;
+        if (ps.default_value.is_string()) {
+          node = YAML::Node(ps.default_value.get<std::string>());
+        } else if (ps.default_value.is_array()) {
+          node = YAML::Node(YAML::NodeType::Sequence);
+          for (const auto& item : ps.default_value) {
+            if (!item.is_string()) break;
+            node.push_back(item.get<std::string>());
+          }
+        }
+        if (!node.IsDefined() || node.IsNull() ||
+            (ps.default_value.is_array() && node.size() != ps.default_value.size())) {
+          error(check_node,
+                fmt::format("{}: the check type's default for '{}' is not a {} "
+                            "(a plugin defect): {}",
+                            check_where, ps.name, to_string(ps.type), ps.default_value.dump()));
+          return;
+        }
+        convert_param(ps, node, config, fmt::format("{} (default of '{}')", check_where, ps.name));
+        if (const nlohmann::json& v = config.get_json(ps.name); !v.is_null()) {
+          config.set_value(ps.name, v, mark, false);
+        }
+        return;
+      }
+      default:
+        config.set_value(ps.name, ps.default_value, mark, false);
+        return;
     }
   }
 

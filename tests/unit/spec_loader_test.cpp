@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 using namespace stagecheck;
 
@@ -508,4 +509,88 @@ stages:
     checks: [{id: c, type: marker, path: a/.m, expect: $nope}]
 )",
                "parameter 'expect': uses undeclared variable 'nope'");
+}
+
+namespace {
+
+// A check type whose artifact, path and condition parameters all have defaults: the factory
+// must see them parsed, exactly as if the spec had written them.
+struct DefaultsSeen {
+  bool artifact = false;
+  std::string artifact_path;
+  std::size_t paths = 0;
+  std::size_t conditions = 0;
+  bool artifact_written = true;
+};
+
+Registry& defaults_registry(DefaultsSeen& seen, nlohmann::json artifact_default) {
+  static std::unique_ptr<Registry> registry;
+  registry = std::make_unique<Registry>();
+  CheckInfo info;
+  info.type = "with_defaults";
+  info.category = "test";
+  info.summary = "defaults";
+  info.params = {
+      {"report", ParamType::artifact, false, std::move(artifact_default), "", {}},
+      {"extra",
+       ParamType::path_list,
+       false,
+       nlohmann::json::array({"a/${scene}.json", "b.json"}),
+       "",
+       {}},
+      {"when", ParamType::condition_list, false, nlohmann::json::array({"ok == true"}), "", {}},
+  };
+  EXPECT_TRUE(registry
+                  ->add(
+                      info,
+                      [&seen](const CheckConfig& c) -> Result<std::unique_ptr<Check>> {
+                        const ArtifactRef* ref = c.get_artifact("report");
+                        seen.artifact = ref != nullptr;
+                        if (ref != nullptr) seen.artifact_path = c.get_string("report");
+                        seen.artifact_written = c.has("report");
+                        seen.paths = c.get_paths("extra").size();
+                        seen.conditions = c.get_conditions("when").size();
+                        return make_error(Errc::spec_error, "stop here");
+                      },
+                      "test")
+                  .ok());
+  return *registry;
+}
+
+const char* const kDefaultsSpec = R"(version: 1
+name: d
+vars:
+  scene: {type: segment, default: s1}
+stages:
+  - id: s
+    checks:
+      - id: c
+        type: with_defaults
+)";
+
+}  // namespace
+
+TEST(SpecLoader, TypedParameterDefaultsAreParsedLikeWrittenValues) {
+  DefaultsSeen seen;
+  SpecOptions opts;
+  opts.registry = &defaults_registry(seen, "reports/quality.json");
+  auto spec = load_spec_string(kDefaultsSpec, "spec.yaml", opts);
+  ASSERT_FALSE(spec.ok());  // the factory stops the load once it has looked
+  EXPECT_NE(spec.error().message.find("stop here"), std::string::npos) << spec.error().message;
+  EXPECT_TRUE(seen.artifact);
+  EXPECT_EQ(seen.artifact_path, "reports/quality.json");
+  EXPECT_FALSE(seen.artifact_written);
+  EXPECT_EQ(seen.paths, 2u);
+  EXPECT_EQ(seen.conditions, 1u);
+}
+
+TEST(SpecLoader, ABadTypedDefaultIsASpecErrorNamingTheParameter) {
+  DefaultsSeen seen;
+  SpecOptions opts;
+  opts.registry = &defaults_registry(seen, 42);
+  auto spec = load_spec_string(kDefaultsSpec, "spec.yaml", opts);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.error().message.find("default for 'report'"), std::string::npos)
+      << spec.error().message;
+  EXPECT_FALSE(seen.artifact);
 }
