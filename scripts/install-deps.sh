@@ -4,11 +4,14 @@
 set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
 libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3
-libssl-dev libarchive-dev"
+libssl-dev libarchive-dev libutf8proc-dev libcurl4-openssl-dev libhiredis-dev libpq-dev
+libsqlite3-dev"
 # With --test: also what only the test suite needs. The tests use independent tools from the npm
 # registry (tests/npm/package.json); a machine with its own Node.js keeps it.
+# The live-service probes' tests and examples start real servers on loopback.
 if [ "${1:-}" = "--test" ]; then
   command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
+  PKGS="$PKGS redis-server postgresql-15 prometheus nginx-light"
 fi
 missing=""
 for p in $PKGS; do
