@@ -4,7 +4,7 @@
 set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
 libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3
-libssl-dev libarchive-dev"
+libssl-dev libarchive-dev libcurl4-openssl-dev"
 # With --test: also what only the test suite needs. The tests use independent tools from the npm
 # registry (tests/npm/package.json); a machine with its own Node.js keeps it.
 if [ "${1:-}" = "--test" ]; then
