@@ -232,11 +232,11 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   return std::nullopt;
 }
 
-// Opens the store an s3:// (or other URI) --root names; nullptr with the error printed (and
-// `code` set) if it cannot. A plain folder is left to run_spec(), as before.
-std::unique_ptr<Store> open_uri_root(const RunCli& o, int& code) {
+// Store settings for a bucket --root. A CLI takes its credentials where the AWS SDKs do, so
+// the driver, unlike a check, reads the process environment for them.
+StoreOptions store_options(const RunCli& o) {
   StoreOptions options;
-  options.s3.env = process_environment();  // A CLI takes its credentials where the SDKs do.
+  options.s3.env = process_environment();
   options.s3.endpoint = o.endpoint_url;
   options.s3.region = o.region;
   options.s3.profile = o.profile;
@@ -244,14 +244,7 @@ std::unique_ptr<Store> open_uri_root(const RunCli& o, int& code) {
   options.s3.retry.max_retries = o.io_retries;
   options.s3.connect_timeout = std::chrono::seconds(o.io_timeout);
   options.s3.idle_timeout = std::chrono::seconds(o.io_timeout);
-  Result<std::unique_ptr<Store>> store = open_store(o.root, options);
-  if (!store) {
-    std::cerr << "stagecheck: error: root: " << store.error().message << "\n";
-    std::cerr << "stagecheck: error: nothing was run\n";
-    code = kExitUsage;
-    return nullptr;
-  }
-  return std::move(*store);
+  return options;
 }
 
 // Runs `go` with the console reporter (text format) and signal handling, then prints or
@@ -333,12 +326,7 @@ Options)");
   req.spec_file = spec_path;
   req.vars = *vars;
   req.root = o.root;
-  std::unique_ptr<Store> store;
-  if (is_store_uri(o.root)) {
-    int code = 0;
-    if (!(store = open_uri_root(o, code))) return code;
-    req.store = store.get();
-  }
+  req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
   return execute(o, vm, [&](std::vector<Reporter*> reporters) {
@@ -380,12 +368,7 @@ Options)");
   req.scene_id = scene_id;
   req.consumer = consumer;
   req.root = o.root;
-  std::unique_ptr<Store> store;
-  if (is_store_uri(o.root)) {
-    int code = 0;
-    if (!(store = open_uri_root(o, code))) return code;
-    req.store = store.get();
-  }
+  req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
   return execute(o, vm, [&](std::vector<Reporter*> reporters) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <stagecheck/digest.hpp>
+#include <stagecheck/embed.hpp>
 #include <stagecheck/open_store.hpp>
 #include <stagecheck/s3_store.hpp>
 
@@ -565,6 +566,29 @@ TEST_F(S3DriverTest, CredentialsFromTheSharedFileAndExplicitOptions) {
   Result<std::string> marker = store->read("scenes/kitchen_001/training/.failed", 10000);
   ASSERT_TRUE(marker.ok()) << marker.error().message;
   EXPECT_NE(marker->find("quality_artifacts_missing"), std::string::npos) << *marker;
+}
+
+// ---- embedding ---------------------------------------------------------------------------
+
+TEST_F(S3StoreTest, EmbeddedPreflightTakesABucketRootWithExplicitCredentials) {
+  PreflightRequest p;
+  p.scene_id = "kitchen_001";
+  p.consumer = "training";
+  p.root = "s3://testbucket/" + test_prefix();
+  p.plugin_dirs = {STAGECHECK_PLUGIN_BUILD_DIR};
+  p.load_default_plugins = false;
+  // No environment: the library reads only what it is given.
+  RunOutcome out = run_preflight(p);
+  EXPECT_EQ(out.exit_code, ExitCode::usage);
+  EXPECT_NE(out.error.find("no S3 credentials"), std::string::npos) << out.error;
+
+  p.store_options.s3 = options("");
+  out = run_preflight(p);
+  EXPECT_EQ(out.exit_code, ExitCode::fail) << out.error;  // nothing to decide on: blocked
+  auto store = open(options(test_prefix()));
+  Result<std::string> marker = store->read("scenes/kitchen_001/training/.failed", 100000);
+  ASSERT_TRUE(marker.ok()) << marker.error().message;
+  EXPECT_NE(marker->find("quality_artifacts_missing"), std::string::npos);
 }
 
 }  // namespace
