@@ -3,8 +3,15 @@
 // with `--root s3://...`: exit codes, messages, and secrets that never appear.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -566,6 +573,137 @@ TEST_F(S3DriverTest, CredentialsFromTheSharedFileAndExplicitOptions) {
   Result<std::string> marker = store->read("scenes/kitchen_001/training/.failed", 10000);
   ASSERT_TRUE(marker.ok()) << marker.error().message;
   EXPECT_NE(marker->find("quality_artifacts_missing"), std::string::npos) << *marker;
+}
+
+// ---- a million keys ----------------------------------------------------------------------------
+
+/// Resident set size of this process in KiB (VmRSS).
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+/// A loopback server that answers ListObjectsV2 with generated pages of `total` keys
+/// ("k/0000000", ...), 1,000 per page, the continuation token being the next index: a bucket
+/// of a million keys without storing one.
+class GeneratedListing {
+ public:
+  explicit GeneratedListing(int total) : total_(total) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~GeneratedListing() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int pages() const { return pages_.load(); }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int c = ::accept(fd_, nullptr, nullptr);
+      std::string buffer;
+      // Keep-alive: answer requests on this connection until the client closes it.
+      for (;;) {
+        std::size_t end;
+        while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
+          char chunk[8192];
+          const ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
+          if (n <= 0) break;
+          buffer.append(chunk, static_cast<std::size_t>(n));
+        }
+        if (end == std::string::npos) break;
+        const std::string head = buffer.substr(0, end);
+        buffer.erase(0, end + 4);
+        int start = 0;
+        const std::size_t token = head.find("continuation-token=");
+        if (token != std::string::npos) start = std::stoi(head.substr(token + 19));
+        const int stop = std::min(total_, start + 1000);
+        std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult>";
+        xml += stop < total_ ? "<IsTruncated>true</IsTruncated><NextContinuationToken>" +
+                                   std::to_string(stop) + "</NextContinuationToken>"
+                             : std::string("<IsTruncated>false</IsTruncated>");
+        char key[64];
+        for (int i = start; i < stop; ++i) {
+          std::snprintf(key, sizeof key, "k/%07d", i);
+          xml += std::string("<Contents><Key>") + key +
+                 "</Key><LastModified>2026-11-22T13:09:18.000Z</LastModified><Size>" +
+                 std::to_string(i % 977) + "</Size></Contents>";
+        }
+        xml += "</ListBucketResult>";
+        const std::string response =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+            "Content-Length: " +
+            std::to_string(xml.size()) + "\r\n\r\n" + xml;
+        std::string_view rest = response;
+        while (!rest.empty()) {
+          const ssize_t n = ::send(c, rest.data(), rest.size(), MSG_NOSIGNAL);
+          if (n <= 0) break;
+          rest.remove_prefix(static_cast<std::size_t>(n));
+        }
+        ++pages_;
+      }
+      ::close(c);
+    }
+  }
+  int total_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> pages_{0};
+  std::thread thread_;
+};
+
+// The "a prefix with a million keys is listed page by page, never held whole": memory
+// stays flat while a million keys stream through list().
+TEST(S3Listing, AMillionKeysStreamInBoundedMemory) {
+  constexpr int kKeys = 1'000'000;
+  GeneratedListing server(kKeys);
+  S3Options o;
+  o.bucket = "big";
+  o.endpoint = server.endpoint();
+  o.access_key_id = "AKID";
+  o.secret_access_key = kSecretMarker;
+  Result<std::unique_ptr<Store>> store = open_s3_store(o);
+  ASSERT_TRUE(store.ok());
+  const long before = rss_kib();
+  long peak = before;
+  int count = 0;
+  std::uint64_t bytes = 0;
+  char expected[64];
+  const auto start = std::chrono::steady_clock::now();
+  Result<void> listed = (*store)->list("k/", [&](const ObjectInfo& info) {
+    std::snprintf(expected, sizeof expected, "k/%07d", count);
+    if (info.path != expected) return false;
+    bytes += info.size;
+    if (++count % 50'000 == 0) peak = std::max(peak, rss_kib());
+    return true;
+  });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(count, kKeys);
+  EXPECT_EQ(server.pages(), 1000);
+  // A page is ~100 KB of XML and 1,000 entries; the whole listing would be ~100 MB.
+  EXPECT_LT(peak - before, 32 * 1024) << "RSS grew by " << (peak - before) << " KiB";
+  std::printf("[ measure  ] listed %d keys in %.2f s (%.0f keys/s), RSS +%ld KiB\n", count, seconds,
+              count / seconds, peak - before);
 }
 
 // ---- embedding ---------------------------------------------------------------------------
