@@ -252,5 +252,35 @@ TEST(SigV4, StoreRequestsAreSignedAsTheReferenceSignerSays) {
   EXPECT_EQ(server.last_header("Authorization"), *expected) << server.last_head();
 }
 
+TEST(SigV4, SessionTokensAreSentAndSigned) {
+  CaptureServer server;
+  ResolvedConfig config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.region = "us-east-1";
+  config.access_key_id = "ASIAEXAMPLE";
+  config.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  config.session_token = "FwoGZXIvYXdzEXAMPLE//token+with/specials=";
+  S3Options options;
+  HttpClient client(config, options);
+  HttpRequest request;
+  request.url = config.endpoint + "/bucket/key";
+  request.headers.push_back("X-Amz-Date: 20261122T101500Z");
+  ASSERT_TRUE(client.perform(request, "capture").ok());
+  EXPECT_EQ(server.last_header("x-amz-security-token"), config.session_token);
+  SigningInput input;
+  input.method = "GET";
+  input.canonical_uri = "/bucket/key";
+  input.payload_hash = kEmptyHash;
+  input.headers = {{"host", "127.0.0.1:" + std::to_string(server.port())},
+                   {"x-amz-content-sha256", kEmptyHash},
+                   {"x-amz-date", "20261122T101500Z"},
+                   {"x-amz-security-token", config.session_token}};
+  Result<std::string> expected =
+      authorization(input, config.access_key_id, config.secret_access_key, "20261122T101500Z",
+                    config.region, "s3");
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(server.last_header("Authorization"), *expected) << server.last_head();
+}
+
 }  // namespace
 }  // namespace stagecheck::s3
