@@ -662,13 +662,13 @@ class GeneratedListing {
             "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
             "Content-Length: " +
             std::to_string(xml.size()) + "\r\n\r\n" + xml;
+        ++pages_;  // before sending: the client may be done as soon as the last page arrives
         std::string_view rest = response;
         while (!rest.empty()) {
           const ssize_t n = ::send(c, rest.data(), rest.size(), MSG_NOSIGNAL);
           if (n <= 0) break;
           rest.remove_prefix(static_cast<std::size_t>(n));
         }
-        ++pages_;
       }
       ::close(c);
     }
