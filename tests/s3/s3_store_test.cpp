@@ -540,6 +540,23 @@ TEST_F(S3DriverTest, UnreachableEndpointIsExit3WithAClearMessage) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
 }
 
+// The same empty prefix blocks the preflight (exit 1: nothing to decide on) when the bucket
+// answers, and is no verdict (exit 3), with no marker, while it answers only 503.
+TEST_F(S3DriverTest, A503StormIsExit3NeverMissing) {
+  st::FaultProxy proxy(server_->port());
+  proxy.inject(Fault::status, -1, 503);
+  const std::string args = "preflight --root s3://testbucket/" + test_prefix() +
+                           " --scene-id kitchen_001 --consumer training --io-retries 1";
+  st::DriverRun r = run(args, s3_env(proxy.endpoint()));
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("HTTP 503"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
+  proxy.inject(Fault::none, 0);
+  r = run(args, s3_env(proxy.endpoint()));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
+}
+
 TEST_F(S3DriverTest, UsageErrorsAreExit2) {
   st::DriverRun r = run("preflight --root gs://bucket/x --scene-id s --consumer training", "");
   EXPECT_EQ(r.code, 2);
