@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/open_store.hpp"
 #include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/registry.hpp"
 #include "stagecheck/spec.hpp"
@@ -107,7 +108,7 @@ RunOutcome run_spec(const RunRequest& request) {
     std::unique_ptr<Store> owned;
     Store* store = request.store;
     if (store == nullptr) {
-      auto opened = open_local_store(request.root);
+      auto opened = open_store(request.root.string(), request.store_options);
       if (!opened) {
         out.error = fmt::format("root: {}", opened.error().message);
         out.error_code = opened.error().code;
@@ -141,6 +142,7 @@ RunOutcome run_preflight(const PreflightRequest& request) {
   req.spec_name = "preflight.yaml (bundled)";
   req.vars = {{"scene_id", request.scene_id}, {"consumer", request.consumer}};
   req.root = request.root;
+  req.store_options = request.store_options;
   req.store = request.store;
   req.plugin_dirs = request.plugin_dirs;
   req.load_default_plugins = request.load_default_plugins;

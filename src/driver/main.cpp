@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -25,6 +27,7 @@
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/open_store.hpp"
 #include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/registry.hpp"
 #include "stagecheck/runner.hpp"
@@ -50,7 +53,7 @@ const char* const kMainHelp = R"(stagecheck - end-to-end validation of data pipe
 
 Usage:
   stagecheck run SPEC [options]        run a spec's checks and gate on the result
-  stagecheck preflight --root DIR --scene-id ID --consumer NAME
+  stagecheck preflight --root ROOT --scene-id ID --consumer NAME
                                        the downstream quality-gate preflight; writes
                                        scenes/ID/NAME/.failed when it blocks
   stagecheck validate SPEC [--var K=V]  load and validate a spec; run nothing
@@ -59,6 +62,11 @@ Usage:
   stagecheck list-checks [--json]      list every check type, its parameters and docs
   stagecheck --version                 print the version
   stagecheck VERB --help               help for one verb
+
+ROOT (--root) is a folder or an S3 bucket: s3://BUCKET[/PREFIX] (AWS S3, GCS through its S3
+interoperability endpoint, MinIO, ...). Endpoint, region and credentials come from the options
+or, as for the AWS CLI, from AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and ~/.aws/credentials (AWS_PROFILE); see 'run --help'.
 
 Exit codes (every verb):
   0  at least one check was evaluated; none failed; none could not be evaluated
@@ -154,12 +162,17 @@ struct RunCli {
   unsigned jobs = 0;
   int max_depth = 256;
   PluginOptions plugins;
+  // Object stores (--root s3://...).
+  std::string endpoint_url, region, profile;
+  unsigned io_concurrency = 32;
+  unsigned io_retries = 5;
+  unsigned io_timeout = 30;
 };
 
 void add_run_options(po::options_description& opts, RunCli& o) {
   // clang-format off
   opts.add_options()
-    ("root", po::value(&o.root), "folder holding the artifacts (default: the current folder)")
+    ("root", po::value(&o.root), "folder or s3://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
     ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
     ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
     ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
@@ -167,7 +180,13 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("fail-on-warn", "exit 1 when a warning-severity check did not hold")
     ("quiet,q", "text format: print only failures, errors, warnings and the summary")
     ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
-    ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)");
+    ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)")
+    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root: the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+    ("region", po::value(&o.region), "s3:// root: the region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)")
+    ("profile", po::value(&o.profile), "s3:// root: the profile in ~/.aws/credentials (default: AWS_PROFILE, else default); used only when AWS_ACCESS_KEY_ID is not set")
+    ("io-concurrency", po::value(&o.io_concurrency), "s3:// root: requests in flight at once (default 32; separate from --jobs)")
+    ("io-retries", po::value(&o.io_retries), "s3:// root: retries of a request on 429, 5xx and transport errors (default 5)")
+    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
@@ -214,7 +233,24 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   ro.limits.max_bytes = *max_bytes;
   ro.limits.max_depth = o.max_depth;
   ro.cancel = &g_interrupted;
+  if (o.io_concurrency == 0) return usage_error("--io-concurrency must be at least 1", verb);
+  if (o.io_timeout == 0) return usage_error("--io-timeout must be at least 1", verb);
   return std::nullopt;
+}
+
+// Store settings for a bucket --root. A CLI takes its credentials where the AWS SDKs do, so
+// the driver, unlike a check, reads the process environment for them.
+StoreOptions store_options(const RunCli& o) {
+  StoreOptions options;
+  options.s3.env = process_environment();
+  options.s3.endpoint = o.endpoint_url;
+  options.s3.region = o.region;
+  options.s3.profile = o.profile;
+  options.s3.io_concurrency = o.io_concurrency;
+  options.s3.retry.max_retries = o.io_retries;
+  options.s3.connect_timeout = std::chrono::seconds(o.io_timeout);
+  options.s3.idle_timeout = std::chrono::seconds(o.io_timeout);
+  return options;
 }
 
 // Runs `go` with the console reporter (text format) and signal handling, then prints or
@@ -273,7 +309,8 @@ int execute(const RunCli& o, const po::variables_map& vm,
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description opts(R"(Usage: stagecheck run SPEC [options]
 
-Runs every stage of SPEC against the artifacts under --root and exits with the verdict
+Runs every stage of SPEC against the artifacts under --root (a folder or s3://BUCKET[/PREFIX])
+and exits with the verdict
 (0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
 never stops the run; stages whose dependency failed are reported as blocked. If the spec
 has on_failure.write_marker and the run fails, that marker is written (exit 3 if it cannot).
@@ -295,6 +332,7 @@ Options)");
   req.spec_file = spec_path;
   req.vars = *vars;
   req.root = o.root;
+  req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
   return execute(o, vm, [&](std::vector<Reporter*> reporters) {
@@ -307,7 +345,7 @@ Options)");
 
 int cmd_preflight(const std::vector<std::string>& args) {
   po::options_description opts(
-      R"(Usage: stagecheck preflight --root BUCKET_DIR --scene-id ID --consumer NAME [options]
+      R"(Usage: stagecheck preflight --root ROOT --scene-id ID --consumer NAME [options]
 
 The quality-gate preflight a downstream consumer (training, import, upsell) runs before it
 uses a scene's episodes. Primary: scenes/ID/episode-generation-job/quality_gate_report.json;
@@ -317,7 +355,8 @@ error code (quality_gate_blocked, quality_gate_unreadable, certificates_failed,
 quality_artifacts_missing), message and report_path; exit 3 if it cannot be written. A
 passing preflight writes nothing and warns about a stale .failed from an earlier run. A
 missing, empty or "unknown" scene id is exit 2. The spec is examples/blueprint/preflight.yaml,
-bundled into stagecheck.
+bundled into stagecheck. ROOT is a folder or s3://BUCKET[/PREFIX]; on a bucket the marker is
+written into the bucket.
 
 Options)");
   RunCli o;
@@ -335,6 +374,7 @@ Options)");
   req.scene_id = scene_id;
   req.consumer = consumer;
   req.root = o.root;
+  req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
   return execute(o, vm, [&](std::vector<Reporter*> reporters) {

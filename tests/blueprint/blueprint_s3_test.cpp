@@ -1,0 +1,248 @@
+// The production spec and the preflight against a bucket (s3rver on loopback): the good scene
+// and every derived failure are uploaded, and each must get the same verdict, check by check,
+// as its local folder. The preflight writes its .failed marker into the bucket.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <stagecheck/s3_store.hpp>
+
+#include "s3rver.hpp"
+#include "stagecheck_test_support.hpp"
+
+namespace st = stagecheck::testing;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSource = STAGECHECK_SOURCE_DIR;
+const std::string kSpec = kSource + "/examples/blueprint/production_e2e.yaml";
+const std::string kScene = kSource + "/examples/blueprint/scene";
+const std::string kMarker = "scenes/kitchen_001/training/.failed";
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+/// The verdict of one run: the exit code and every check's status.
+struct Verdict {
+  int code = -1;
+  std::map<std::string, std::string> statuses;
+  std::map<std::string, std::string> messages;
+};
+
+Verdict verdict_of(const st::DriverRun& r) {
+  Verdict v;
+  v.code = r.code;
+  const json report = json::parse(r.out, nullptr, false);
+  if (report.is_discarded()) return v;
+  for (const json& result : report["results"]) {
+    v.statuses[result["id"]] = result["status"];
+    v.messages[result["id"]] = result["message"];
+  }
+  return v;
+}
+
+class BlueprintOnS3 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = st::S3rver::start(why_).release();
+    if (server_ == nullptr) return;
+    variants_dir_ = new st::ScratchDir();
+    home_ = new st::ScratchDir();
+    const std::string cmd = "python3 " + q(kSource + "/examples/blueprint/derive_failures.py") +
+                            " " + q(kScene) + " " + q(variants_dir_->path().string()) +
+                            " >/dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      why_ = "derive_failures.py failed (is python3 installed?)";
+      return;
+    }
+    variants_ = json::parse(st::slurp(*variants_dir_ / "variants.json"));
+    std::vector<std::pair<fs::path, std::string>> uploads;  // local root, key prefix
+    uploads.emplace_back(kScene, "scene");
+    for (const json& v : variants_) {
+      const std::string name = v["name"];
+      bool has_link = false;
+      for (const auto& e : fs::recursive_directory_iterator(v["root"].get<std::string>())) {
+        has_link = has_link || e.is_symlink();
+      }
+      // A bucket has no symbolic links: such a variant has no S3 counterpart.
+      if (has_link) {
+        not_on_s3_.insert(name);
+        continue;
+      }
+      uploads.emplace_back(v["root"].get<std::string>(), "variants/" + name);
+    }
+    for (const char* name :
+         {"good", "gate_blocked", "no_gate_certificates_ok", "no_gate_certificate_testing"}) {
+      uploads.emplace_back(variants_dir_->path() / name, std::string("preflight/") + name);
+    }
+    upload_all(uploads);
+  }
+
+  /// Uploads every regular file under each root to its prefix, on 8 threads.
+  static void upload_all(const std::vector<std::pair<fs::path, std::string>>& uploads) {
+    stagecheck::S3Options o = options("");
+    o.io_concurrency = 8;
+    auto store = stagecheck::open_s3_store(o);
+    if (!store) {
+      why_ = store.error().message;
+      return;
+    }
+    std::vector<std::pair<fs::path, std::string>> files;
+    for (const auto& [root, prefix] : uploads) {
+      for (const auto& e : fs::recursive_directory_iterator(root)) {
+        if (!e.is_regular_file() || e.is_symlink()) continue;
+        files.emplace_back(e.path(), prefix + "/" + fs::relative(e.path(), root).string());
+      }
+    }
+    std::atomic<std::size_t> next{0};
+    std::mutex mutex;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        for (std::size_t i = next++; i < files.size(); i = next++) {
+          auto ok = (*store)->write_atomic(files[i].second, st::slurp(files[i].first));
+          if (!ok) {
+            std::lock_guard lock(mutex);
+            why_ = "upload failed: " + ok.error().message;
+          }
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    uploaded_ = files.size();
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    delete variants_dir_;
+    delete home_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    STAGECHECK_REQUIRE_S3RVER(server_, why_);
+    if (!why_.empty()) FAIL() << why_;
+  }
+
+  static stagecheck::S3Options options(const std::string& prefix) {
+    stagecheck::S3Options o;
+    o.bucket = st::S3rver::kBucket;
+    o.prefix = prefix;
+    o.endpoint = server_->endpoint();
+    o.access_key_id = st::S3rver::kKey;
+    o.secret_access_key = "S3RVER";
+    return o;
+  }
+
+  /// The driver with the SDK-style environment pointing at s3rver, and nothing else.
+  static st::DriverRun run_s3(const std::string& args) {
+    return st::run_driver(args, "env -i HOME=" + q(home_->path().string()) +
+                                    " AWS_ENDPOINT_URL=" + server_->endpoint() +
+                                    " AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER");
+  }
+
+  static st::S3rver* server_;
+  static std::string why_;
+  static st::ScratchDir* variants_dir_;
+  static st::ScratchDir* home_;
+  static json variants_;
+  static std::set<std::string> not_on_s3_;
+  static std::size_t uploaded_;
+};
+
+st::S3rver* BlueprintOnS3::server_ = nullptr;
+std::string BlueprintOnS3::why_;
+st::ScratchDir* BlueprintOnS3::variants_dir_ = nullptr;
+st::ScratchDir* BlueprintOnS3::home_ = nullptr;
+json BlueprintOnS3::variants_;
+std::set<std::string> BlueprintOnS3::not_on_s3_;
+std::size_t BlueprintOnS3::uploaded_ = 0;
+
+TEST_F(BlueprintOnS3, GoodSceneWithJobEnvPasses) {
+  st::DriverRun r = run_s3("run " + q(kSpec) + " --root s3://testbucket/scene " +
+                           "--var scene_id=kitchen_001 --var job_env=" +
+                           q(kSource + "/examples/blueprint/job.env") + " --format json");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["summary"]["fail"], 0);
+  EXPECT_EQ(report["summary"]["error"], 0);
+  EXPECT_EQ(report["summary"]["warn"], 0);
+}
+
+// Every variant of derive_failures.py, on the bucket and on the local folder: the same exit
+// code and the same status for every check; and the expectation derive_failures.py states.
+TEST_F(BlueprintOnS3, DerivedFailuresGetTheSameVerdictsAsTheLocalFolder) {
+  ASSERT_GE(variants_.size(), 40u);
+  EXPECT_EQ(not_on_s3_, std::set<std::string>{"symlink_out_of_root"});
+  int compared = 0;
+  for (const json& v : variants_) {
+    const std::string name = v["name"];
+    if (not_on_s3_.count(name) != 0) continue;
+    SCOPED_TRACE(name + ": " + v["description"].get<std::string>());
+    std::string args = "run " + q(kSpec) + " --var scene_id=kitchen_001 --format json";
+    for (const auto& [k, val] : v["vars"].items())
+      args += " --var " + q(k + "=" + val.get<std::string>());
+    const Verdict local = verdict_of(st::run_driver(args + " --root " + q(v["root"])));
+    const st::DriverRun r = run_s3(args + " --root s3://testbucket/variants/" + name);
+    Verdict remote = verdict_of(r);
+    EXPECT_EQ(remote.code, v["exit_code"].get<int>()) << r.err;
+    EXPECT_EQ(remote.code, local.code);
+    EXPECT_EQ(remote.statuses, local.statuses);
+    const std::string check = v["check"];
+    EXPECT_EQ(remote.statuses[check], v["status"]) << remote.messages[check];
+    EXPECT_NE(remote.messages[check].find(v["needle"].get<std::string>()), std::string::npos)
+        << remote.messages[check];
+    ++compared;
+  }
+  EXPECT_EQ(compared, static_cast<int>(variants_.size()) - 1);
+}
+
+TEST_F(BlueprintOnS3, PreflightDecidesOnTheBucketAndWritesItsMarkerThere) {
+  struct Case {
+    const char* variant;
+    int code;
+    const char* marker_code;  // nullptr: no marker
+  };
+  for (const Case& c : {Case{"good", 0, nullptr}, Case{"no_gate_certificates_ok", 0, nullptr},
+                        Case{"gate_blocked", 1, "quality_gate_blocked"},
+                        Case{"no_gate_certificate_testing", 1, "certificates_failed"}}) {
+    SCOPED_TRACE(c.variant);
+    const std::string prefix = std::string("preflight/") + c.variant;
+    st::DriverRun r = run_s3("preflight --root s3://testbucket/" + prefix +
+                             " --scene-id kitchen_001 --consumer training");
+    EXPECT_EQ(r.code, c.code) << r.out << r.err;
+    auto store = stagecheck::open_s3_store(options(prefix));
+    ASSERT_TRUE(store.ok());
+    auto marker = (*store)->read(kMarker, 100000);
+    if (c.marker_code == nullptr) {
+      ASSERT_FALSE(marker.ok());
+      EXPECT_EQ(marker.error().code, stagecheck::Errc::not_found);
+      continue;
+    }
+    ASSERT_TRUE(marker.ok()) << marker.error().message;
+    EXPECT_NE(r.out.find("Wrote failure marker " + kMarker), std::string::npos) << r.out;
+    const json m = json::parse(*marker);
+    EXPECT_EQ(m["error"]["code"], c.marker_code);
+    EXPECT_EQ(m["scene_id"], "kitchen_001");
+    EXPECT_EQ(m["consumer"], "training");
+  }
+  // A marker left in the bucket by the blocked run: a later passing run warns about it.
+  auto store = stagecheck::open_s3_store(options("preflight/good"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->write_atomic(kMarker, "{\"status\": \"failed\"}\n").ok());
+  st::DriverRun r = run_s3(
+      "preflight --root s3://testbucket/preflight/good --scene-id "
+      "kitchen_001 --consumer training --format json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(verdict_of(r).statuses["preflight.no_stale_failed_marker"], "warn");
+}
+
+}  // namespace
