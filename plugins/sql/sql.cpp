@@ -234,6 +234,26 @@ Result<std::vector<BoundValue>> parse_values(const CheckConfig& config, std::str
   return out;
 }
 
+/// The optional `where` filter and the `params` bound in it, shared by the checks that take
+/// both: a non-empty condition without NUL, and params only when there is a `where`.
+Result<void> parse_where(const CheckConfig& config, std::string& where,
+                         std::vector<BoundValue>& params) {
+  if (config.has("where")) {
+    where = config.get_string("where");
+    if (query_label(where).empty()) return config.error("where", "empty condition");
+    if (where.find('\0') != std::string::npos) {
+      return config.error("where", "the condition holds a NUL character");
+    }
+  }
+  auto values = parse_values(config, "params", config.get_json("params"));
+  if (!values) return std::move(values).error();
+  params = std::move(*values);
+  if (!params.empty() && where.empty()) {
+    return config.error("params", "params are bound in `where`, which is not given");
+  }
+  return {};
+}
+
 /// The value to bind: a literal, or the variable's value now. A variable that is undeclared,
 /// unset or a list cannot be bound: the check could not be evaluated.
 Result<Json> resolve_value(const BoundValue& b, CheckContext& ctx, const std::string& where) {
@@ -1307,18 +1327,8 @@ Result<std::unique_ptr<Check>> make_orphans(const CheckConfig& config) {
   s.fk = std::move(*fk);
   s.pk = std::move(*pk);
   s.child_key = std::move(*ck);
-  if (config.has("where")) {
-    s.where = config.get_string("where");
-    if (query_label(s.where).empty()) return config.error("where", "empty condition");
-    if (s.where.find('\0') != std::string::npos) {
-      return config.error("where", "the condition holds a NUL character");
-    }
-  }
-  auto params = parse_values(config, "params", config.get_json("params"));
-  if (!params) return std::move(params).error();
-  s.params = std::move(*params);
-  if (!s.params.empty() && s.where.empty()) {
-    return config.error("params", "params are bound in `where`, which is not given");
+  if (auto filter = parse_where(config, s.where, s.params); !filter) {
+    return std::move(filter).error();
   }
   auto sample = get_bounded(config, "sample", 0, kMaxSample);
   if (!sample) return std::move(sample).error();
@@ -1759,18 +1769,8 @@ Result<std::unique_ptr<Check>> make_append_only_log(const CheckConfig& config) {
     }
     s.time = std::move(*t);
   }
-  if (config.has("where")) {
-    s.where = config.get_string("where");
-    if (query_label(s.where).empty()) return config.error("where", "empty condition");
-    if (s.where.find('\0') != std::string::npos) {
-      return config.error("where", "the condition holds a NUL character");
-    }
-  }
-  auto params = parse_values(config, "params", config.get_json("params"));
-  if (!params) return std::move(params).error();
-  s.params = std::move(*params);
-  if (!s.params.empty() && s.where.empty()) {
-    return config.error("params", "params are bound in `where`, which is not given");
+  if (auto filter = parse_where(config, s.where, s.params); !filter) {
+    return std::move(filter).error();
   }
   if (config.has("hash_column") != config.has("prev_hash_column")) {
     return config.error(config.has("hash_column") ? "prev_hash_column" : "hash_column",
