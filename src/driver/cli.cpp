@@ -1,0 +1,255 @@
+// Shared pieces of the driver's verbs (see cli.hpp).
+
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <boost/program_options.hpp>
+
+#include "stagecheck/console_reporter.hpp"
+#include "stagecheck/json_reporter.hpp"
+#include "stagecheck/junit_reporter.hpp"
+#include "stagecheck/local_store.hpp"
+
+namespace stagecheck::driver {
+
+std::atomic<bool> g_interrupted{false};
+
+namespace {
+extern "C" void on_signal(int sig) {
+  g_interrupted.store(true);
+  // A second signal ends the process the default way.
+  std::signal(sig, SIG_DFL);
+}
+}  // namespace
+
+void install_signal_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+void restore_signal_handlers() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+int usage_error(const std::string& message, const char* verb) {
+  std::cerr << "stagecheck: error: " << message << "\n";
+  if (verb != nullptr) std::cerr << "Try 'stagecheck " << verb << " --help'.\n";
+  return kExitUsage;
+}
+
+Result<std::map<std::string, std::string>> parse_vars(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> vars;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("--var expects NAME=VALUE, found \"{}\"", item));
+    }
+    vars[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return vars;
+}
+
+Result<std::uint64_t> parse_size(const std::string& text) {
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("expected a size like 64M, found \"{}\"", text));
+  }
+  std::string suffix = text.substr(pos);
+  std::uint64_t mult = 1;
+  if (suffix.empty() || suffix == "B")
+    mult = 1;
+  else if (suffix == "K" || suffix == "KiB")
+    mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB")
+    mult = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB")
+    mult = 1ull << 30;
+  else
+    return make_error(Errc::invalid_argument,
+                      fmt::format("expected a size like 64M, found \"{}\"", text));
+  if (n == 0) return make_error(Errc::invalid_argument, "the size must be positive");
+  return static_cast<std::uint64_t>(n) * mult;
+}
+
+void add_plugin_options(po::options_description& opts, PluginOptions& p) {
+  opts.add_options()("plugin-dir", po::value(&p.dirs)->composing(),
+                     "also load every *.so check plugin in this folder (repeatable)")(
+      "no-default-plugins", po::bool_switch(&p.no_default),
+      "do not load the installed plugin folder (<libdir>/stagecheck/plugins)");
+}
+
+std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs) {
+  return {dirs.begin(), dirs.end()};
+}
+
+// Built-in checks plus plugins; prints the refusal and returns false on any error.
+bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOptions& p) {
+  if (auto ok = register_builtin_checks(registry); !ok) {
+    std::cerr << "stagecheck: error: " << ok.error().message << "\n";
+    return false;
+  }
+  if (auto ok = loader.load_all(to_paths(p.dirs), !p.no_default); !ok) {
+    std::cerr << "stagecheck: error: " << ok.error().message << "\n";
+    return false;
+  }
+  return true;
+}
+
+void add_run_options(po::options_description& opts, RunCli& o) {
+  // clang-format off
+  opts.add_options()
+    ("root", po::value(&o.root), "folder or s3://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
+    ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
+    ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
+    ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
+    ("jobs,j", po::value(&o.jobs), "checks run at once (default: number of cores)")
+    ("fail-on-warn", "exit 1 when a warning-severity check did not hold")
+    ("quiet,q", "text format: print only failures, errors, warnings and the summary")
+    ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
+    ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)")
+    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root: the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+    ("region", po::value(&o.region), "s3:// root: the region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)")
+    ("profile", po::value(&o.profile), "s3:// root: the profile in ~/.aws/credentials (default: AWS_PROFILE, else default); used only when AWS_ACCESS_KEY_ID is not set")
+    ("io-concurrency", po::value(&o.io_concurrency), "s3:// root: requests in flight at once (default 32; separate from --jobs)")
+    ("io-retries", po::value(&o.io_retries), "s3:// root: retries of a request on 429, 5xx and transport errors (default 5)")
+    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)");
+  // clang-format on
+  add_plugin_options(opts, o.plugins);
+}
+
+// Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
+std::optional<int> parse_args(const std::vector<std::string>& args,
+                              const po::options_description& opts, const char* positional,
+                              std::string* positional_value, po::variables_map& vm,
+                              const char* verb) {
+  po::options_description all;
+  all.add(opts);
+  po::options_description hidden;
+  po::positional_options_description pos;
+  if (positional != nullptr) {
+    hidden.add_options()(positional, po::value(positional_value));
+    all.add(hidden);
+    pos.add(positional, 1);
+  }
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what(), verb);
+  }
+  if (vm.count("help") != 0) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  return std::nullopt;
+}
+
+// Checks the shared options and fills the run options; returns an exit code to stop with.
+std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
+                                     const char* verb) {
+  if (o.format != "text" && o.format != "json") {
+    return usage_error(fmt::format("--format must be text or json, found \"{}\"", o.format), verb);
+  }
+  if (vm.count("jobs") != 0 && o.jobs == 0) return usage_error("--jobs must be at least 1", verb);
+  if (o.max_depth < 1) return usage_error("--max-depth must be at least 1", verb);
+  auto max_bytes = parse_size(o.max_bytes_text);
+  if (!max_bytes) return usage_error("--max-bytes: " + max_bytes.error().message, verb);
+  ro.jobs = o.jobs;
+  ro.fail_on_warn = vm.count("fail-on-warn") != 0;
+  ro.limits.max_bytes = *max_bytes;
+  ro.limits.max_depth = o.max_depth;
+  ro.cancel = &g_interrupted;
+  if (o.io_concurrency == 0) return usage_error("--io-concurrency must be at least 1", verb);
+  if (o.io_timeout == 0) return usage_error("--io-timeout must be at least 1", verb);
+  return std::nullopt;
+}
+
+// Store settings for a bucket --root. A CLI takes its credentials where the AWS SDKs do, so
+// the driver, unlike a check, reads the process environment for them.
+StoreOptions store_options(const RunCli& o) {
+  StoreOptions options;
+  options.s3.env = process_environment();
+  options.s3.endpoint = o.endpoint_url;
+  options.s3.region = o.region;
+  options.s3.profile = o.profile;
+  options.s3.io_concurrency = o.io_concurrency;
+  options.s3.retry.max_retries = o.io_retries;
+  options.s3.connect_timeout = std::chrono::seconds(o.io_timeout);
+  options.s3.idle_timeout = std::chrono::seconds(o.io_timeout);
+  return options;
+}
+
+// Runs `go` with the console reporter (text format) and signal handling, then prints or
+// writes the reports; returns the exit code.
+int execute(const RunCli& o, const po::variables_map& vm,
+            const std::function<RunOutcome(std::vector<Reporter*>)>& go) {
+  ConsoleOptions copts;
+  copts.color = want_color(STDOUT_FILENO);
+  copts.quiet = vm.count("quiet") != 0;
+  ConsoleReporter console(std::cout, copts);
+  std::vector<Reporter*> reporters;
+  if (o.format == "text") reporters.push_back(&console);
+
+  install_signal_handlers();
+  RunOutcome outcome = go(reporters);
+  restore_signal_handlers();
+  if (!outcome.report) {
+    // Spec errors are lines that start with file:line:column, as `validate` prints them.
+    if (outcome.error_code != Errc::spec_error) std::cerr << "stagecheck: error: ";
+    std::cerr << outcome.error << "\n";
+    std::cerr << "stagecheck: error: nothing was run\n";
+    return static_cast<int>(outcome.exit_code);
+  }
+  const Report& report = *outcome.report;
+  int code = static_cast<int>(report.exit_code);
+  std::ostream& notes = o.format == "json" ? std::cerr : std::cout;
+  if (!report.failure_marker_error.empty()) {
+    notes << fmt::format(
+        "stagecheck: error: the run failed but its failure marker '{}' could not "
+        "be written: {} (exit 3)\n",
+        report.failure_marker, report.failure_marker_error);
+  } else if (!report.failure_marker.empty()) {
+    notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
+  }
+  const std::string json_text =
+      report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (o.format == "json") std::cout << json_text;
+  std::cout.flush();
+  auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
+    if (path.empty()) return;
+    if (auto ok = write_file_atomic(path, body); !ok) {
+      std::cerr << fmt::format("stagecheck: error: cannot write the {} report: {}\n", what,
+                               ok.error().message);
+      if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
+    }
+  };
+  write_report(o.report_json, json_text, "JSON");
+  write_report(o.junit, report_to_junit(report), "JUnit");
+  return code;
+}
+
+}  // namespace stagecheck::driver

@@ -1,0 +1,89 @@
+#pragma once
+// Shared pieces of the `stagecheck` driver's verbs: option parsing, plugin setup, store
+// options, signal handling and report output. Internal to the driver.
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "stagecheck/embed.hpp"
+#include "stagecheck/open_store.hpp"
+#include "stagecheck/plugin_loader.hpp"
+#include "stagecheck/registry.hpp"
+#include "stagecheck/reporter.hpp"
+#include "stagecheck/result.hpp"
+#include "stagecheck/runner.hpp"
+
+namespace stagecheck::driver {
+
+namespace po = boost::program_options;
+
+constexpr int kExitUsage = 2;
+
+/// Set by SIGINT/SIGTERM while a verb runs (see install_signal_handlers()).
+extern std::atomic<bool> g_interrupted;
+
+/// Installs the SIGINT/SIGTERM handlers that set g_interrupted (a second signal ends the
+/// process the default way); restore_signal_handlers() puts the defaults back.
+void install_signal_handlers();
+void restore_signal_handlers();
+
+int usage_error(const std::string& message, const char* verb);
+Result<std::map<std::string, std::string>> parse_vars(const std::vector<std::string>& items);
+Result<std::uint64_t> parse_size(const std::string& text);
+
+struct PluginOptions {
+  std::vector<std::string> dirs;
+  bool no_default = false;
+};
+
+void add_plugin_options(po::options_description& opts, PluginOptions& p);
+std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs);
+/// Built-in checks plus plugins; prints the refusal and returns false on any error.
+bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOptions& p);
+
+/// Options shared by `run` and `preflight`.
+struct RunCli {
+  std::string root = ".";
+  std::string report_json, junit, format = "text", max_bytes_text = "64M";
+  unsigned jobs = 0;
+  int max_depth = 256;
+  PluginOptions plugins;
+  // Object stores (--root s3://...).
+  std::string endpoint_url, region, profile;
+  unsigned io_concurrency = 32;
+  unsigned io_retries = 5;
+  unsigned io_timeout = 30;
+};
+
+void add_run_options(po::options_description& opts, RunCli& o);
+/// Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
+std::optional<int> parse_args(const std::vector<std::string>& args,
+                              const po::options_description& opts, const char* positional,
+                              std::string* positional_value, po::variables_map& vm,
+                              const char* verb);
+/// Checks the shared options and fills the run options; returns an exit code to stop with.
+std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
+                                     const char* verb);
+/// Store settings for a bucket --root.
+StoreOptions store_options(const RunCli& o);
+/// Runs `go` with the console reporter (text format) and signal handling, then prints or
+/// writes the reports; returns the exit code.
+int execute(const RunCli& o, const po::variables_map& vm,
+            const std::function<RunOutcome(std::vector<Reporter*>)>& go);
+
+// The verbs.
+int cmd_run(const std::vector<std::string>& args);
+int cmd_preflight(const std::vector<std::string>& args);
+int cmd_validate(const std::vector<std::string>& args);
+int cmd_list_checks(const std::vector<std::string>& args);
+int cmd_metrics(const std::vector<std::string>& args);
+
+}  // namespace stagecheck::driver

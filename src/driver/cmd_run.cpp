@@ -1,0 +1,103 @@
+// `stagecheck run` and `stagecheck preflight`.
+
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <boost/program_options.hpp>
+
+namespace stagecheck::driver {
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck run SPEC [options]
+
+Runs every stage of SPEC against the artifacts under --root (a folder or s3://BUCKET[/PREFIX])
+and exits with the verdict
+(0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
+never stops the run; stages whose dependency failed are reported as blocked. If the spec
+has on_failure.write_marker and the run fails, that marker is written (exit 3 if it cannot).
+
+Options)");
+  RunCli o;
+  std::vector<std::string> var_items;
+  opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
+                                                 "set a spec variable, NAME=VALUE (repeatable)");
+  add_run_options(opts, o);
+  po::variables_map vm;
+  std::string spec_path;
+  if (auto stop = parse_args(args, opts, "spec", &spec_path, vm, "run")) return *stop;
+  if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
+  RunRequest req;
+  if (auto stop = apply_run_options(o, vm, req.options, "run")) return *stop;
+  auto vars = parse_vars(var_items);
+  if (!vars) return usage_error(vars.error().message, "run");
+  req.spec_file = spec_path;
+  req.vars = *vars;
+  req.root = o.root;
+  req.store_options = store_options(o);
+  req.plugin_dirs = to_paths(o.plugins.dirs);
+  req.load_default_plugins = !o.plugins.no_default;
+  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+    req.reporters = std::move(reporters);
+    return run_spec(req);
+  });
+}
+
+int cmd_preflight(const std::vector<std::string>& args) {
+  po::options_description opts(
+      R"(Usage: stagecheck preflight --root ROOT --scene-id ID --consumer NAME [options]
+
+The quality-gate preflight a downstream consumer (training, import, upsell) runs before it
+uses a scene's episodes. Primary: scenes/ID/episode-generation-job/quality_gate_report.json;
+fallback, only when that report is absent: every per-episode quality_certificate.json.
+When it blocks: exit 1, and scenes/ID/NAME/.failed is written atomically as JSON with the
+error code (quality_gate_blocked, quality_gate_unreadable, certificates_failed,
+quality_artifacts_missing), message and report_path; exit 3 if it cannot be written. A
+passing preflight writes nothing and warns about a stale .failed from an earlier run. A
+missing, empty or "unknown" scene id is exit 2. The spec is examples/blueprint/preflight.yaml,
+bundled into stagecheck. ROOT is a folder or s3://BUCKET[/PREFIX]; on a bucket the marker is
+written into the bucket.
+
+Options)");
+  RunCli o;
+  std::string scene_id, consumer;
+  opts.add_options()("help,h", "show this help")("scene-id", po::value(&scene_id),
+                                                 "the scene to check (required)")(
+      "consumer", po::value(&consumer), "the downstream job, e.g. training (required)");
+  add_run_options(opts, o);
+  po::variables_map vm;
+  if (auto stop = parse_args(args, opts, nullptr, nullptr, vm, "preflight")) return *stop;
+  if (vm.count("scene-id") == 0) return usage_error("preflight needs --scene-id", "preflight");
+  if (vm.count("consumer") == 0) return usage_error("preflight needs --consumer", "preflight");
+  PreflightRequest req;
+  if (auto stop = apply_run_options(o, vm, req.options, "preflight")) return *stop;
+  req.scene_id = scene_id;
+  req.consumer = consumer;
+  req.root = o.root;
+  req.store_options = store_options(o);
+  req.plugin_dirs = to_paths(o.plugins.dirs);
+  req.load_default_plugins = !o.plugins.no_default;
+  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+    req.reporters = std::move(reporters);
+    return run_preflight(req);
+  });
+}
+
+}  // namespace stagecheck::driver
