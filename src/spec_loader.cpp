@@ -707,11 +707,10 @@ class Loader {
         if (s.id == stage.id)
           error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
       }
-      check_keys(
-          node,
-          {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects", "trigger",
-           "wait", "snapshots", "checks"},
-          where);
+      check_keys(node,
+                 {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects",
+                  "trigger", "wait", "snapshots", "checks"},
+                 where);
       stage.name = get_string(node, "name", where, false).value_or(stage.id);
       stage.description = get_string(node, "description", where, false).value_or("");
       if (YAML::Node deps = node["depends_on"]) {
@@ -749,8 +748,8 @@ class Loader {
       for (const auto& snap : stage.snapshots) {
         for (const auto& c : stage.checks) {
           if (c.id == snap.id) {
-            error_at(snap.mark, fmt::format("{}: a snapshot and a check share the id '{}'", where,
-                                            snap.id));
+            error_at(snap.mark,
+                     fmt::format("{}: a snapshot and a check share the id '{}'", where, snap.id));
           }
         }
       }
@@ -890,13 +889,16 @@ class Loader {
     stage.checks.push_back(std::move(sc));
   }
 
-  void load_check(Stage& stage, const YAML::Node& node) {
+  // `forced_id`: a snapshot's probe, which takes the snapshot's id and has none of its own.
+  void load_check(Stage& stage, const YAML::Node& node,
+                  std::optional<std::string> forced_id = std::nullopt) {
     if (!node.IsMap()) {
       error(node, fmt::format("stage '{}': a check must be a mapping with id and type, found {}",
                               stage.id, describe_node(node)));
       return;
     }
-    auto id = get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
+    auto id = forced_id ? forced_id
+                        : get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
     auto type = get_string(node, "type", fmt::format("stage '{}': check", stage.id), true);
     if (!id || !type) return;
     std::string full_id = fmt::format("{}.{}", stage.id, *id);
@@ -1159,11 +1161,16 @@ class Loader {
         return bad();
       }
       const std::string unit = t.substr(i);
-      if (unit == "ms") ms = n;
-      else if (unit == "s") ms = n * 1000.0;
-      else if (unit == "m") ms = n * 60000.0;
-      else if (unit == "h") ms = n * 3600000.0;
-      else return bad();
+      if (unit == "ms")
+        ms = n;
+      else if (unit == "s")
+        ms = n * 1000.0;
+      else if (unit == "m")
+        ms = n * 60000.0;
+      else if (unit == "h")
+        ms = n * 3600000.0;
+      else
+        return bad();
     } else {
       return bad();
     }
@@ -1266,8 +1273,7 @@ class Loader {
           }
           t.command.env_allow.clear();
           for (const auto& n : allow) {
-            if (!n.IsScalar() || n.Scalar().empty() ||
-                n.Scalar().find('=') != std::string::npos) {
+            if (!n.IsScalar() || n.Scalar().empty() || n.Scalar().find('=') != std::string::npos) {
               error(n, fmt::format("{}: env_allow: expected a variable name, found {}", w,
                                    describe_node(n)));
               return;
@@ -1316,8 +1322,8 @@ class Loader {
       if (auto m = get_string(h, "method", w, false)) {
         static const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
         if (std::find(kMethods.begin(), kMethods.end(), *m) == kMethods.end()) {
-          error(h["method"], fmt::format("{}: method must be one of {}, found \"{}\"", w,
-                                         join(kMethods), *m));
+          error(h["method"],
+                fmt::format("{}: method must be one of {}, found \"{}\"", w, join(kMethods), *m));
           return;
         }
         t.http.method = *m;
@@ -1385,16 +1391,16 @@ class Loader {
       t.marker.path = std::move(*pt);
       if (YAML::Node fields = wm["fields"]) {
         if (!fields.IsMap()) {
-          error(fields, fmt::format("{}: fields must be a mapping, found {}", w,
-                                    describe_node(fields)));
+          error(fields,
+                fmt::format("{}: fields must be a mapping, found {}", w, describe_node(fields)));
           return;
         }
         for (const auto& kv : fields) {
           const std::string key = kv.first.Scalar();
           if (auto name = whole_var_reference(kv.second)) {
             if (spec_.find_var(*name) == nullptr) {
-              error(kv.second, fmt::format("{}: field '{}' uses undeclared variable '{}'", w, key,
-                                           *name));
+              error(kv.second,
+                    fmt::format("{}: field '{}' uses undeclared variable '{}'", w, key, *name));
               return;
             }
             t.marker.fields[key] = spec_.values.contains(*name) ? spec_.values[*name] : nullptr;
@@ -1462,12 +1468,11 @@ class Loader {
       if (!id) continue;
       const std::string w = fmt::format("snapshot '{}.{}'", stage.id, *id);
       if (!valid_id(*id)) {
-        error(item["id"], fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'",
-                                      *id));
+        error(item["id"],
+              fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'", *id));
         continue;
       }
-      check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"},
-                 w);
+      check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"}, w);
       YAML::Node probe = item["probe"];
       if (!probe || !probe.IsMap()) {
         error(probe ? probe : YAML::Node(item),
@@ -1481,12 +1486,10 @@ class Loader {
       Snapshot snap;
       snap.id = fmt::format("{}.{}", stage.id, *id);
       snap.mark = mark_of(item, file_);
-      YAML::Node copy = YAML::Clone(probe);
-      copy["id"] = *id;
       Stage tmp;
       tmp.id = stage.id;
       std::size_t errors_before = errors_.size();
-      load_check(tmp, copy);
+      load_check(tmp, probe, *id);
       if (errors_.size() != errors_before || tmp.checks.size() != 1) continue;
       tmp.checks.front().description = get_string(item, "description", w, false).value_or("");
       snap.probe = std::make_shared<const StageCheck>(std::move(tmp.checks.front()));
