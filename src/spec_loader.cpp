@@ -1135,30 +1135,42 @@ class Loader {
 
   // ---- triggers, waits, snapshots ---------------------------------------------------------
 
-  // A duration: seconds as a number, or a string with a unit (500ms, 30s, 5m, 1h).
+  // A duration: seconds as a number, or a string with a unit (500ms, 30s, 5m, 1h); or a whole
+  // `$var` holding either (a number or string variable).
   std::optional<std::chrono::milliseconds> parse_duration(const YAML::Node& node,
                                                           std::string_view where) {
-    auto bad = [&] {
+    auto bad = [&](const std::string& found) {
       error(node, fmt::format("{}: expected a duration (seconds, or e.g. 500ms, 30s, 5m, 1h) "
                               "between 1ms and 24h, found {}",
-                              where, describe_node(node)));
+                              where, found));
       return std::nullopt;
     };
-    if (!node.IsScalar()) return bad();
+    if (!node.IsScalar()) return bad(describe_node(node));
     nlohmann::json v = scalar_to_json(node);
+    std::string shown = describe_node(node);
+    if (auto name = whole_var_reference(node)) {
+      if (spec_.find_var(*name) == nullptr) {
+        error(node, fmt::format("{}: undeclared variable '{}'", where, *name));
+        return std::nullopt;
+      }
+      v = spec_.values.contains(*name) ? spec_.values[*name] : nlohmann::json();
+      shown = fmt::format("${} = {}", *name, v.dump());
+    } else if (v.is_number() && !detail::is_plain_scalar(node)) {
+      v = node.Scalar();  // a quoted number is text: "30" has no unit
+    }
     double ms = 0;
-    if (v.is_number() && detail::is_plain_scalar(node)) {
+    if (v.is_number()) {
       ms = v.get<double>() * 1000.0;
     } else if (v.is_string()) {
-      const std::string& t = node.Scalar();
+      const std::string t = v.get<std::string>();
       std::size_t i = 0;
       while (i < t.size() && ((t[i] >= '0' && t[i] <= '9') || t[i] == '.')) ++i;
-      if (i == 0) return bad();
+      if (i == 0) return bad(shown);
       double n = 0;
       try {
         n = std::stod(t.substr(0, i));
       } catch (const std::exception&) {
-        return bad();
+        return bad(shown);
       }
       const std::string unit = t.substr(i);
       if (unit == "ms")
@@ -1170,11 +1182,11 @@ class Loader {
       else if (unit == "h")
         ms = n * 3600000.0;
       else
-        return bad();
+        return bad(shown);
     } else {
-      return bad();
+      return bad(shown);
     }
-    if (!std::isfinite(ms) || ms < 1.0 || ms > 86400000.0) return bad();
+    if (!std::isfinite(ms) || ms < 1.0 || ms > 86400000.0) return bad(shown);
     return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
   }
 
