@@ -66,7 +66,7 @@ owner() {
 # The workflow's files, its completion markers (.*_complete) last.
 files_of() {
   (cd "$src" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort) |
-    while IFS= read -r f; do [ "$(owner "$f")" = "$1" ] && echo "$f"; done |
+    while IFS= read -r f; do if [ "$(owner "$f")" = "$1" ]; then echo "$f"; fi; done |
     awk '{ if ($0 ~ /\/\.[a-z0-9_]*_complete$/) last[++n] = $0; else print } END { for (i = 1; i <= n; i++) print last[i] }'
 }
 
@@ -101,6 +101,11 @@ if [ "$workflow" = upstream ]; then
   files_of upstream | while IFS= read -r f; do put "$f"; done
   exit 0
 fi
+# A workflow that starts again withdraws its completion marker first, so that a wait never
+# mistakes an earlier run's marker for this one's (stagecheck run --iterations N).
+files_of "$workflow" | { grep -E '/\.[a-z0-9_]*_complete$' || true; } | while IFS= read -r f; do
+  rm -f "$dst/$f"
+done
 # genie-sim-export acknowledges the submission at once.
 if [ "$workflow" = genie-sim-export ] && [ -f "$src/geniesim/.geniesim_submitted" ]; then
   put geniesim/.geniesim_submitted
@@ -109,7 +114,9 @@ fi
 (
   sleep "$delay"
   files_of "$workflow" | while IFS= read -r f; do
-    [ "$workflow" = genie-sim-export ] && [ "$f" = geniesim/.geniesim_submitted ] && continue
+    if [ "$workflow" = genie-sim-export ] && [ "$f" = geniesim/.geniesim_submitted ]; then
+      continue
+    fi
     put "$f"
   done
 ) </dev/null >/dev/null 2>&1 &

@@ -232,3 +232,52 @@ TEST(ExecuteSignals, ASecondSignalEndsAtOnceAndTakesTheTriggeredCommandsWithIt) 
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(group_alive(std::stoi(pg.substr(14))));
 }
+
+TEST_F(ExecuteE2E, IterationsRepeatTheRunAndReportEach) {
+  st::DriverRun r =
+      st::run_driver("run " + q(kSpec) + " --root " + q(root_.string()) +
+                         " --var scene_id=kitchen_001" + " --var pipeline=" + q(kStandIn) +
+                         " --var workflow_timeout=20s --execute" + " --iterations 3 --format json",
+                     "STAND_IN_DELAY=0.2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json report = json::parse(r.out);
+  const json& stress = report["stress"];
+  ASSERT_EQ(stress["iterations"], 3);
+  EXPECT_EQ(stress["passed"], 3);
+  EXPECT_EQ(stress["results_from_iteration"], 3);
+  ASSERT_EQ(stress["runs"].size(), 3u);
+  for (const auto& run : stress["runs"]) {
+    EXPECT_EQ(run["exit_code"], 0);
+    EXPECT_GT(run["rss_kib"].get<std::int64_t>(), 0);
+    EXPECT_GT(run["open_fds"].get<int>(), 2);
+    // Each iteration waited for markers its own workflows wrote (they withdraw old ones).
+    EXPECT_GT(run["duration_ms"].get<double>(), 200.0);
+  }
+  // The text summary goes to stderr with --format json.
+  EXPECT_NE(r.err.find("iteration   3: PASS"), std::string::npos) << r.err;
+}
+
+TEST(ExecuteStress, OneFailingIterationFailsTheWholeRunAndIsTheOneShown) {
+  st::ScratchDir dir;
+  // Passes on odd invocations, fails on even ones.
+  dir.write("flaky.sh", "#!/bin/sh\nn=$(cat '" + (dir / "n").string() +
+                            "' 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > '" +
+                            (dir / "n").string() + "'\n[ $((n % 2)) -eq 1 ]\n");
+  fs::permissions(dir / "flaky.sh", fs::perms::owner_all);
+  dir.write("store/keep.json", "{}");
+  dir.write("spec.yaml", "version: 1\nname: t\nstages:\n  - id: s\n    trigger: {command: ['" +
+                             (dir / "flaky.sh").string() +
+                             "']}\n    checks: [{id: k, type: marker, path: keep.json}]\n");
+  st::DriverRun r =
+      st::run_driver("run " + q((dir / "spec.yaml").string()) + " --root " +
+                     q((dir / "store").string()) + " --execute --iterations 3 --format json");
+  EXPECT_EQ(r.code, 1) << r.err;
+  json report = json::parse(r.out);
+  EXPECT_EQ(report["exit_code"], 1);
+  EXPECT_EQ(report["stress"]["passed"], 2);
+  EXPECT_EQ(report["stress"]["results_from_iteration"], 2);
+  EXPECT_EQ(report["stress"]["runs"][1]["failed"], json::array({"s.trigger"}));
+  EXPECT_EQ(result(report, "s.trigger")["status"], "fail");
+
+  EXPECT_EQ(st::run_driver("run " + q((dir / "spec.yaml").string()) + " --iterations 0").code, 2);
+}
