@@ -221,12 +221,18 @@ RunOutcome run_spec(const RunRequest& request) {
       owned = std::move(*opened);
       store = owned.get();
     }
+    std::unique_ptr<ChaosStore> chaos;
+    if (request.chaos && request.chaos->rate > 0) {
+      chaos = std::make_unique<ChaosStore>(*store, *request.chaos);
+      store = chaos.get();
+    }
     Runner runner(*spec, *store, request.options);
     out.report =
         request.iterations > 1 ? run_iterations(runner, request) : runner.run(request.reporters);
     if (spec->on_failure && out.report->exit_code == ExitCode::fail) {
       write_failure_marker(*spec, *store, *out.report);
     }
+    if (chaos) out.report->chaos = chaos->report();
     out.exit_code = out.report->exit_code;
     return out;
   } catch (const std::exception& e) {

@@ -106,6 +106,27 @@ json report_to_json(const Report& report) {
                      {"warnings", report.stress_warnings},
                      {"runs", std::move(its)}};
   }
+  if (report.chaos) {
+    const ChaosReport& c = *report.chaos;
+    json faults = json::array();
+    for (const InjectedFault& f : c.faults) {
+      faults.push_back({{"number", f.number},
+                        {"op", f.op},
+                        {"path", f.path},
+                        {"kind", f.kind},
+                        {"attempt", f.attempt},
+                        {"outcome", f.outcome},
+                        {"recovered", f.recovered}});
+    }
+    out["chaos"] = {{"rate", c.options.rate},
+                    {"seed", c.options.seed},
+                    {"retries", c.options.retries},
+                    {"injected", c.injected},
+                    {"retried_clean", c.retried_clean},
+                    {"exhausted", c.exhausted},
+                    {"faults_recorded", c.faults.size()},
+                    {"faults", std::move(faults)}};
+  }
   out["stages"] = std::move(stages);
   out["results"] = std::move(results);
   return out;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "stagecheck/chaos_store.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/report.hpp"
@@ -46,6 +47,9 @@ struct RunRequest {
   /// iteration feeds the reporters; the outcome passes only if every iteration passed
   /// (Report::iterations). Stops early when the run is cancelled.
   unsigned iterations = 1;
+  /// Chaos: inject transport-level faults into the store (ChaosStore), reproducibly from the
+  /// seed; Report::chaos lists them. The verdict is then the clean run's, or 3.
+  std::optional<ChaosOptions> chaos;
 };
 
 /// The verdict and the report.

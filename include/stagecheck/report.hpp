@@ -3,11 +3,13 @@
 /// Report: the outcome of a run, and the exit-code rule every verb shares.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "stagecheck/chaos_store.hpp"
 #include "stagecheck/check_result.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/iteration.hpp"
@@ -67,6 +69,8 @@ struct STAGECHECK_API Report {
   std::vector<Iteration> iterations;
   unsigned results_iteration = 0;
   std::vector<std::string> stress_warnings;
+  /// With `--chaos`: every fault injected into the store and what became of it.
+  std::optional<ChaosReport> chaos;
 
   /// "pass", "fail" or "no_verdict".
   std::string_view verdict() const noexcept;

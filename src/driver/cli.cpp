@@ -260,6 +260,24 @@ int execute(const RunCli& o, const po::variables_map& vm,
                                                               : "NO VERDICT",
                          static_cast<int>(report.exit_code), report.results_iteration);
   }
+  if (report.chaos) {
+    const ChaosReport& c = *report.chaos;
+    notes << fmt::format(
+        "\nChaos (--chaos {} --seed {}, {} retries): {} fault(s) injected; {} request(s) "
+        "retried clean; {} fault(s) reached a check (could not be evaluated)\n",
+        c.options.rate, c.options.seed, c.options.retries, c.injected, c.retried_clean,
+        c.exhausted);
+    std::size_t shown = 0;
+    for (const InjectedFault& f : c.faults) {
+      if (f.outcome == "retried" && f.recovered) continue;
+      if (++shown > 20) {
+        notes << "  ... (every fault is in the JSON report)\n";
+        break;
+      }
+      notes << fmt::format("  #{} {} '{}': {} (attempt {}): {}\n", f.number, f.op, f.path, f.kind,
+                           f.attempt, f.outcome);
+    }
+  }
   const std::string json_text =
       report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (o.format == "json") std::cout << json_text;

@@ -45,7 +45,13 @@ Options)");
       "execute", "run the spec's triggers, waits and snapshots (runs the commands it names)")(
       "iterations", po::value<unsigned>()->default_value(1),
       "stress: run N times; passes only if every iteration passed (each iteration's verdict, "
-      "timings and stagecheck's memory and open descriptors are reported)");
+      "timings and stagecheck's memory and open descriptors are reported)")(
+      "chaos", po::value<double>(),
+      "inject transport faults (resets, timeouts, stalls, 503/429, cut streams) into this "
+      "fraction of store requests, 0 to 1; the verdict is the clean run's or 3")(
+      "seed", po::value<std::uint64_t>(), "--chaos: the seed that makes the faults reproducible")(
+      "chaos-retries", po::value<unsigned>()->default_value(2),
+      "--chaos: retries of a faulted request before its error reaches a check");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -56,6 +62,22 @@ Options)");
   req.options.execute = vm.count("execute") != 0;
   req.iterations = vm["iterations"].as<unsigned>();
   if (req.iterations == 0) return usage_error("--iterations must be at least 1", "run");
+  if (vm.count("chaos") != 0) {
+    ChaosOptions chaos;
+    chaos.rate = vm["chaos"].as<double>();
+    if (!(chaos.rate >= 0.0 && chaos.rate <= 1.0)) {
+      return usage_error(fmt::format("--chaos must be between 0 and 1, found {}", chaos.rate),
+                         "run");
+    }
+    if (vm.count("seed") == 0) {
+      return usage_error("--chaos needs --seed S (the faults are reproducible from it)", "run");
+    }
+    chaos.seed = vm["seed"].as<std::uint64_t>();
+    chaos.retries = vm["chaos-retries"].as<unsigned>();
+    req.chaos = chaos;
+  } else if (vm.count("seed") != 0) {
+    return usage_error("--seed is only used with --chaos", "run");
+  }
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "run");
   req.spec_file = spec_path;
