@@ -1,0 +1,243 @@
+# shellcheck shell=bash
+# Real servers on loopback for the live-service examples (examples/*/run.sh source this file).
+#
+# Every server gets a free port and a folder under one private temporary folder ($SC_TMP);
+# everything started here is recorded and stopped by sc_stop_all (run.sh installs it as the
+# EXIT trap), newest first. Nothing is installed: a missing binary is reported by
+# sc_missing_servers and run.sh exits 2 naming it (scripts/install-deps.sh --test installs
+# redis-server, postgresql-15, prometheus and nginx-light).
+#
+# Secrets: the Redis and PostgreSQL passwords are random per run, written to 0600 files (given to
+# stagecheck as local_path variables) and passed to the services through their environment,
+# never on a command line (ps shows those).
+
+SC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SC_REPO_DIR=$(cd "$SC_LIB_DIR/../.." && pwd)
+SC_PG_BIN=${STAGECHECK_PG_BIN:-/usr/lib/postgresql/15/bin}
+SC_TMP=""
+SC_PIDS=()          # background processes we started, in start order
+SC_PG_DATA=""       # a PostgreSQL data folder to stop with pg_ctl
+SC_QUIET=${SC_QUIET:-0}
+
+sc_log() { [ "$SC_QUIET" = 1 ] || printf '%s\n' "run.sh: $*" >&2; }
+sc_die() { printf '%s\n' "run.sh: $*" >&2; exit "${2:-2}"; }
+
+# The servers a run needs, missing ones printed one per line (empty output: all there).
+sc_missing_servers() {
+  local b
+  for b in redis-server redis-cli prometheus psql python3 curl; do
+    command -v "$b" >/dev/null 2>&1 || echo "$b"
+  done
+  for b in initdb pg_ctl; do
+    [ -x "$SC_PG_BIN/$b" ] || echo "$SC_PG_BIN/$b"
+  done
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then echo "user postgres"; fi
+}
+
+# The stagecheck driver: $STAGECHECK, else build/bin/stagecheck of this repository.
+sc_find_stagecheck() {
+  local sc=${STAGECHECK:-$SC_REPO_DIR/build/bin/stagecheck}
+  [ -x "$sc" ] || sc_die "stagecheck driver not found at $sc: build it (cmake --build build --target stagecheck_driver) or set STAGECHECK"
+  printf '%s\n' "$sc"
+}
+
+sc_init() {
+  local missing
+  missing=$(sc_missing_servers)
+  [ -z "$missing" ] || sc_die "missing: $(echo "$missing" | tr '\n' ' ')(install them with scripts/install-deps.sh --test)"
+  SC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/stagecheck-example.XXXXXX")
+  chmod 755 "$SC_TMP"          # PostgreSQL runs as the postgres user and needs to reach its folder
+  umask 077
+}
+
+sc_freeport() {
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+sc_secret() { python3 -c 'import secrets;print(secrets.token_hex(12))'; }
+
+# sc_wait_for SECONDS WHAT COMMAND...: retries COMMAND every 0.1 s.
+sc_wait_for() {
+  local secs=$1 what=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || { sc_log "$what did not come up within ${secs}s"; return 1; }
+    sleep 0.1
+  done
+}
+
+# sc_spawn NAME LOGFILE COMMAND...: starts COMMAND in the background, records its pid.
+sc_spawn() {
+  local name=$1 log=$2; shift 2
+  "$@" >"$log" 2>&1 &
+  SC_PIDS+=("$!")
+  eval "SC_PID_$name=$!"
+}
+
+sc_pid_of() { eval "printf '%s' \"\${SC_PID_$1:-}\""; }
+
+# Stops one spawned process (by the name given to sc_spawn) and waits for it.
+sc_stop() {
+  local pid
+  pid=$(sc_pid_of "$1")
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  eval "SC_PID_$1="
+}
+
+sc_stop_all() {
+  local i pid
+  set +e
+  for ((i = ${#SC_PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${SC_PIDS[$i]}
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${SC_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  SC_PIDS=()
+  sc_stop_postgres
+  if [ -n "$SC_TMP" ] && [ -d "$SC_TMP" ]; then
+    if [ -n "${SC_KEEP_TMP:-}" ]; then sc_log "kept $SC_TMP"; else rm -rf "$SC_TMP"; fi
+  fi
+}
+
+# --- Redis: REDIS_PORT, REDIS_PASSWORD, REDIS_PASSWORD_FILE, REDIS_URL (without the password) ---
+sc_start_redis() {
+  REDIS_PORT=$(sc_freeport)
+  REDIS_PASSWORD=$(sc_secret)
+  local dir=$SC_TMP/redis
+  mkdir -p "$dir"
+  printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\nrequirepass %s\n' \
+    "$REDIS_PORT" "$dir" "$REDIS_PASSWORD" >"$dir/redis.conf"
+  sc_spawn redis "$dir/redis.log" redis-server "$dir/redis.conf"
+  sc_wait_for 10 "redis-server" sc_redis PING || sc_die "redis-server failed: $(tail -5 "$dir/redis.log")" 3
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  REDIS_PASSWORD_FILE=$SC_TMP/redis.password
+  printf '%s\n' "$REDIS_PASSWORD" >"$REDIS_PASSWORD_FILE"
+  sc_log "redis-server on 127.0.0.1:$REDIS_PORT"
+}
+
+# redis-cli against our server; the password goes through the environment (REDISCLI_AUTH).
+sc_redis() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# --- PostgreSQL: PG_PORT, PG_USER, PG_PASSWORD(_FILE), PG_DB, PG_URL (no password in it) -------
+# The superuser `postgres` may connect only through the private socket folder; the application
+# role PG_USER logs in over TCP with a scram-sha-256 password.
+sc_start_postgres() {
+  PG_PORT=$(sc_freeport)
+  PG_USER=${1:-app}
+  PG_DB=${2:-app}
+  PG_PASSWORD=$(sc_secret)
+  local dir=$SC_TMP/pg as=()
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; as=(runuser -u postgres --); fi
+  "${as[@]}" "$SC_PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+    sc_die "initdb failed: $(tail -5 "$dir/initdb.log")" 3
+  SC_PG_DATA=$dir/data
+  "${as[@]}" "$SC_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 30 -o \
+    "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+    start >"$dir/pg_ctl.log" 2>&1 || sc_die "PostgreSQL failed to start: $(tail -5 "$dir/pg.log")" 3
+  SC_PG_SOCKET=$dir
+  sc_psql_admin -q -c "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD'" \
+    -c "CREATE DATABASE $PG_DB OWNER $PG_USER" >/dev/null
+  PG_URL="postgresql://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB"
+  PG_PASSWORD_FILE=$SC_TMP/pg.password
+  printf '%s\n' "$PG_PASSWORD" >"$PG_PASSWORD_FILE"
+  sc_log "PostgreSQL on 127.0.0.1:$PG_PORT (database $PG_DB, role $PG_USER)"
+}
+
+sc_stop_postgres() {
+  [ -n "$SC_PG_DATA" ] || return 0
+  local as=()
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$SC_PG_BIN/pg_ctl" -D "$SC_PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+  SC_PG_DATA=""
+}
+
+# psql as the superuser over the private socket, and as the application role over TCP.
+sc_psql_admin() { psql -X -v ON_ERROR_STOP=1 -h "$SC_PG_SOCKET" -p "$PG_PORT" -U postgres -d postgres "$@"; }
+sc_psql() { PGPASSWORD=$PG_PASSWORD psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"; }
+
+# --- Prometheus: PROM_PORT, PROM_URL. Scrapes every TARGET (host:port) each second. ------------
+sc_start_prometheus() {
+  PROM_PORT=$(sc_freeport)
+  local dir=$SC_TMP/prometheus t targets=""
+  mkdir -p "$dir"
+  for t in "$@"; do targets="$targets${targets:+, }'$t'"; done
+  cat >"$dir/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: app
+    static_configs: [{targets: [$targets]}]
+EOF
+  sc_spawn prometheus "$dir/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
+    --storage.tsdb.path="$dir/tsdb" --web.listen-address="127.0.0.1:$PROM_PORT"
+  PROM_URL="http://127.0.0.1:$PROM_PORT"
+  # The first scrape lands about 6 s after start (Prometheus' discovery throttle).
+  sc_wait_for 30 "Prometheus' first scrape of $*" sc_prom_all_up "$#" ||
+    sc_die "Prometheus did not scrape the targets: $(tail -5 "$dir/prometheus.log")" 3
+  sc_log "Prometheus on 127.0.0.1:$PROM_PORT, scraping $*"
+}
+
+sc_prom_all_up() {
+  curl -sf "$PROM_URL/api/v1/query" --data-urlencode 'query=count(up == 1)' |
+    grep -q "\"$1\"\]"
+}
+
+# --- A Python service of the example (the system under test) ---------------------------------
+# sc_start_service NAME SCRIPT ARGS...: SERVICE_PORT is chosen and passed as --port; the service
+# prints nothing until it listens; we wait for its /health.
+sc_start_service() {
+  local name=$1 script=$2; shift 2
+  SERVICE_PORT=$(sc_freeport)
+  sc_spawn "$name" "$SC_TMP/$name.log" env REDIS_PASSWORD="${REDIS_PASSWORD:-}" \
+    PG_PASSWORD="${PG_PASSWORD:-}" PYTHONPATH="$SC_LIB_DIR" PYTHONDONTWRITEBYTECODE=1 \
+    python3 "$script" --port "$SERVICE_PORT" "$@"
+  sc_wait_for 15 "$name" curl -sf "http://127.0.0.1:$SERVICE_PORT/health" ||
+    sc_die "$name failed: $(tail -20 "$SC_TMP/$name.log")" 3
+  sc_log "$name on 127.0.0.1:$SERVICE_PORT"
+}
+
+# --- run.sh plumbing ---------------------------------------------------------------------------
+# sc_parse_args "KIND..." "$@": sets BREAK (one of the KINDs, or empty) and EXTRA (the options
+# after `--`, for `stagecheck run`); handles --keep and --help (run.sh defines usage()).
+sc_parse_args() {
+  local kinds=" $1 "
+  shift
+  BREAK=""
+  EXTRA=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --break) [ $# -ge 2 ] || { usage >&2; exit 2; }; BREAK=$2; shift 2 ;;
+      --break=*) BREAK=${1#--break=}; shift ;;
+      --keep) SC_KEEP_TMP=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      --) shift; EXTRA=("$@"); break ;;
+      *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  if [ -n "$BREAK" ] && [[ $kinds != *" $BREAK "* ]]; then
+    echo "run.sh: unknown --break kind '$BREAK'" >&2; usage >&2; exit 2
+  fi
+}
+
+# Finds the driver, checks the servers, makes the temporary folder, stops everything on exit.
+sc_setup() {
+  STAGECHECK_BIN=$(sc_find_stagecheck)
+  sc_init
+  trap sc_stop_all EXIT
+  trap 'exit 130' INT TERM
+}
+
+# sc_run_stagecheck SPEC ARGS...: `stagecheck run SPEC --execute ARGS... EXTRA...`, then exits
+# with its exit code (the EXIT trap stops the servers).
+sc_run_stagecheck() {
+  local spec=$1 rc=0
+  shift
+  sc_log "stagecheck run $spec${BREAK:+ (--break $BREAK)}"
+  "$STAGECHECK_BIN" run "$spec" --execute "$@" "${EXTRA[@]}" || rc=$?
+  sc_log "stagecheck exited $rc"
+  exit "$rc"
+}
