@@ -40,6 +40,11 @@ Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t
   return future.get();
 }
 
+void RunState::forget_cached() {
+  std::lock_guard lock(mutex_);
+  cache_.clear();
+}
+
 const nlohmann::json* CheckContextImpl::var(std::string_view name) const {
   const auto& values = run_.spec().values;
   auto it = values.find(std::string(name));

@@ -39,6 +39,9 @@ class RunState {
 
   /// Loads `path` as `format` with a read cap, once per (path, format, cap).
   Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes);
+  /// Forgets every document read so far (after a trigger, the pipeline may have rewritten
+  /// them). Documents already handed out stay valid.
+  void forget_cached();
 
  private:
   const Spec& spec_;

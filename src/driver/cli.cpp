@@ -27,6 +27,7 @@
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
 
@@ -34,9 +35,11 @@ std::atomic<bool> g_interrupted{false};
 
 namespace {
 extern "C" void on_signal(int sig) {
-  g_interrupted.store(true);
-  // A second signal ends the process the default way.
+  if (!g_interrupted.exchange(true)) return;  // the first: stop new work, finish cleanly
+  // A second signal ends the process at once, and the commands it triggered with it.
+  kill_running_triggers();
   std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 }  // namespace
 

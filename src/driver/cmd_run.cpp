@@ -33,12 +33,16 @@ and exits with the verdict
 (0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
 never stops the run; stages whose dependency failed are reported as blocked. If the spec
 has on_failure.write_marker and the run fails, that marker is written (exit 3 if it cannot).
+With --execute, each stage first runs its trigger (a command, an HTTP request or an input
+marker), waits (bounded) for the markers it names and compares its before/after snapshots;
+without it stagecheck only reads, and those rows are skipped.
 
 Options)");
   RunCli o;
   std::vector<std::string> var_items;
   opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
-                                                 "set a spec variable, NAME=VALUE (repeatable)");
+                                                 "set a spec variable, NAME=VALUE (repeatable)")(
+      "execute", "run the spec's triggers, waits and snapshots (runs the commands it names)");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -46,6 +50,7 @@ Options)");
   if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
   RunRequest req;
   if (auto stop = apply_run_options(o, vm, req.options, "run")) return *stop;
+  req.options.execute = vm.count("execute") != 0;
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "run");
   req.spec_file = spec_path;
