@@ -25,7 +25,7 @@ sc_die() { printf '%s\n' "run.sh: $*" >&2; exit "${2:-2}"; }
 # The servers a run needs, missing ones printed one per line (empty output: all there).
 sc_missing_servers() {
   local b
-  for b in redis-server redis-cli prometheus psql python3 curl; do
+  for b in redis-server redis-cli prometheus psql python3; do
     command -v "$b" >/dev/null 2>&1 || echo "$b"
   done
   for b in initdb pg_ctl; do
@@ -181,9 +181,19 @@ EOF
   sc_log "Prometheus on 127.0.0.1:$PROM_PORT, scraping $*"
 }
 
+# True when Prometheus reports at least N targets up.
 sc_prom_all_up() {
-  curl -sf "$PROM_URL/api/v1/query" --data-urlencode 'query=count(up == 1)' |
-    grep -q "\"$1\"\]"
+  python3 - "$PROM_URL" "$1" <<'PY'
+import json, sys, urllib.parse, urllib.request
+q = urllib.parse.urlencode({"query": "count(up == 1)"})
+res = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/query?" + q, timeout=2))["data"]["result"]
+sys.exit(0 if res and float(res[0]["value"][1]) >= int(sys.argv[2]) else 1)
+PY
+}
+
+# True when URL answers with a 2xx status.
+sc_http_ok() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1"
 }
 
 # --- A Python service of the example (the system under test) ---------------------------------
@@ -195,7 +205,7 @@ sc_start_service() {
   sc_spawn "$name" "$SC_TMP/$name.log" env REDIS_PASSWORD="${REDIS_PASSWORD:-}" \
     PG_PASSWORD="${PG_PASSWORD:-}" PYTHONPATH="$SC_LIB_DIR" PYTHONDONTWRITEBYTECODE=1 \
     python3 "$script" --port "$SERVICE_PORT" "$@"
-  sc_wait_for 15 "$name" curl -sf "http://127.0.0.1:$SERVICE_PORT/health" ||
+  sc_wait_for 15 "$name" sc_http_ok "http://127.0.0.1:$SERVICE_PORT/health" ||
     sc_die "$name failed: $(tail -20 "$SC_TMP/$name.log")" 3
   sc_log "$name on 127.0.0.1:$SERVICE_PORT"
 }
