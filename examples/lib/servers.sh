@@ -56,14 +56,11 @@ sc_freeport() {
 
 sc_secret() { python3 -c 'import secrets;print(secrets.token_hex(12))'; }
 
-# sc_wait_for SECONDS WHAT COMMAND...: retries COMMAND every 0.1 s.
-sc_wait_for() {
-  local secs=$1 what=$2; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || { sc_log "$what did not come up within ${secs}s"; return 1; }
-    sleep 0.1
-  done
+# sc_password_file NAME PASSWORD: writes $SC_TMP/NAME.password (mode 0600: sc_init's umask) and
+# prints its path, for a local_path variable of the spec.
+sc_password_file() {
+  printf '%s\n' "$2" >"$SC_TMP/$1.password"
+  printf '%s\n' "$SC_TMP/$1.password"
 }
 
 # sc_spawn NAME LOGFILE COMMAND...: starts COMMAND in the background, records its pid.
@@ -76,14 +73,45 @@ sc_spawn() {
 
 sc_pid_of() { eval "printf '%s' \"\${SC_PID_$1:-}\""; }
 
+# sc_wait_up SECONDS NAME COMMAND...: retries COMMAND every 0.1 s; gives up at once when the
+# process spawned as NAME has exited (e.g. its port was taken).
+sc_wait_up() {
+  local secs=$1 name=$2 pid
+  shift 2
+  local deadline=$((SECONDS + secs))
+  pid=$(sc_pid_of "$name")
+  until "$@" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# sc_attempts WHAT FUNCTION ARGS...: up to 3 tries of FUNCTION, which sets SC_LAST_ERROR when it
+# fails. A port that was free when chosen may be taken before the server binds it.
+SC_LAST_ERROR=""
+sc_attempts() {
+  local what=$1 i
+  shift
+  for i in 1 2 3; do
+    "$@" && return 0
+    sc_log "$what did not start (attempt $i of 3): $SC_LAST_ERROR"
+  done
+  sc_die "$what failed to start: $SC_LAST_ERROR" 3
+}
+
 # Stops one spawned process (by the name given to sc_spawn) and waits for it.
 sc_stop() {
-  local pid
+  local pid i
   pid=$(sc_pid_of "$1")
   [ -n "$pid" ] || return 0
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   eval "SC_PID_$1="
+  for i in "${!SC_PIDS[@]}"; do
+    [ "${SC_PIDS[$i]}" != "$pid" ] || unset "SC_PIDS[$i]"
+  done
+  SC_PIDS=("${SC_PIDS[@]}")
 }
 
 sc_stop_all() {
@@ -103,18 +131,30 @@ sc_stop_all() {
 
 # --- Redis: REDIS_PORT, REDIS_PASSWORD, REDIS_PASSWORD_FILE, REDIS_URL (without the password) ---
 sc_start_redis() {
-  REDIS_PORT=$(sc_freeport)
   REDIS_PASSWORD=$(sc_secret)
+  sc_attempts redis-server _sc_redis_once
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  REDIS_PASSWORD_FILE=$(sc_password_file redis "$REDIS_PASSWORD")
+  sc_log "redis-server on 127.0.0.1:$REDIS_PORT"
+}
+
+_sc_redis_once() {
+  REDIS_PORT=$(sc_freeport)
   local dir=$SC_TMP/redis
   mkdir -p "$dir"
   printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\nrequirepass %s\n' \
     "$REDIS_PORT" "$dir" "$REDIS_PASSWORD" >"$dir/redis.conf"
   sc_spawn redis "$dir/redis.log" redis-server "$dir/redis.conf"
-  sc_wait_for 10 "redis-server" sc_redis PING || sc_die "redis-server failed: $(tail -5 "$dir/redis.log")" 3
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-  REDIS_PASSWORD_FILE=$SC_TMP/redis.password
-  printf '%s\n' "$REDIS_PASSWORD" >"$REDIS_PASSWORD_FILE"
-  sc_log "redis-server on 127.0.0.1:$REDIS_PORT"
+  sc_wait_up 10 redis _sc_redis_pong && return 0
+  SC_LAST_ERROR=$(tail -3 "$dir/redis.log")
+  sc_stop redis
+  return 1
+}
+
+# Our server answers PONG (not just anything listening on the port), within 2 s.
+_sc_redis_pong() {
+  [ "$(REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --no-auth-warning -h 127.0.0.1 \
+    -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ]
 }
 
 # redis-cli against our server; the password goes through the environment (REDISCLI_AUTH).
@@ -124,7 +164,6 @@ sc_redis() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h 127.0.
 # The superuser `postgres` may connect only through the private socket folder; the application
 # role PG_USER logs in over TCP with a scram-sha-256 password.
 sc_start_postgres() {
-  PG_PORT=$(sc_freeport)
   PG_USER=${1:-app}
   PG_DB=${2:-app}
   PG_PASSWORD=$(sc_secret)
@@ -135,17 +174,23 @@ sc_start_postgres() {
   "${as[@]}" "$SC_PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --auth-host=scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
     sc_die "initdb failed: $(tail -5 "$dir/initdb.log")" 3
-  SC_PG_DATA=$dir/data
-  "${as[@]}" "$SC_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 30 -o \
-    "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
-    start >"$dir/pg_ctl.log" 2>&1 || sc_die "PostgreSQL failed to start: $(tail -5 "$dir/pg.log")" 3
   SC_PG_SOCKET=$dir
+  sc_attempts PostgreSQL _sc_postgres_once "${as[@]}"
   sc_psql_admin -q -c "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD'" \
     -c "CREATE DATABASE $PG_DB OWNER $PG_USER" >/dev/null
   PG_URL="postgresql://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB"
-  PG_PASSWORD_FILE=$SC_TMP/pg.password
-  printf '%s\n' "$PG_PASSWORD" >"$PG_PASSWORD_FILE"
+  PG_PASSWORD_FILE=$(sc_password_file pg "$PG_PASSWORD")
   sc_log "PostgreSQL on 127.0.0.1:$PG_PORT (database $PG_DB, role $PG_USER)"
+}
+
+_sc_postgres_once() {
+  PG_PORT=$(sc_freeport)
+  local dir=$SC_PG_SOCKET
+  "$@" "$SC_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 30 -o \
+    "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+    start >"$dir/pg_ctl.log" 2>&1 && { SC_PG_DATA=$dir/data; return 0; }
+  SC_LAST_ERROR=$(tail -3 "$dir/pg.log")
+  return 1
 }
 
 sc_stop_postgres() {
@@ -162,7 +207,6 @@ sc_psql() { PGPASSWORD=$PG_PASSWORD psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"
 
 # --- Prometheus: PROM_PORT, PROM_URL. Scrapes every TARGET (host:port) each second. ------------
 sc_start_prometheus() {
-  PROM_PORT=$(sc_freeport)
   local dir=$SC_TMP/prometheus t targets=""
   mkdir -p "$dir"
   for t in "$@"; do targets="$targets${targets:+, }'$t'"; done
@@ -172,13 +216,21 @@ scrape_configs:
   - job_name: app
     static_configs: [{targets: [$targets]}]
 EOF
+  sc_attempts Prometheus _sc_prometheus_once "$dir" "$#"
+  sc_log "Prometheus on 127.0.0.1:$PROM_PORT, scraping $*"
+}
+
+# The first scrape lands about 6 s after start (Prometheus' discovery throttle).
+_sc_prometheus_once() {
+  local dir=$1 n=$2
+  PROM_PORT=$(sc_freeport)
+  PROM_URL="http://127.0.0.1:$PROM_PORT"
   sc_spawn prometheus "$dir/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
     --storage.tsdb.path="$dir/tsdb" --web.listen-address="127.0.0.1:$PROM_PORT"
-  PROM_URL="http://127.0.0.1:$PROM_PORT"
-  # The first scrape lands about 6 s after start (Prometheus' discovery throttle).
-  sc_wait_for 30 "Prometheus' first scrape of $*" sc_prom_all_up "$#" ||
-    sc_die "Prometheus did not scrape the targets: $(tail -5 "$dir/prometheus.log")" 3
-  sc_log "Prometheus on 127.0.0.1:$PROM_PORT, scraping $*"
+  sc_wait_up 30 prometheus sc_prom_all_up "$n" && return 0
+  SC_LAST_ERROR="no first scrape of all $n target(s): $(tail -3 "$dir/prometheus.log")"
+  sc_stop prometheus
+  return 1
 }
 
 # True when Prometheus reports at least N targets up.
@@ -200,14 +252,21 @@ sc_http_ok() {
 # sc_start_service NAME SCRIPT ARGS...: SERVICE_PORT is chosen and passed as --port; the service
 # prints nothing until it listens; we wait for its /health.
 sc_start_service() {
-  local name=$1 script=$2; shift 2
+  sc_attempts "$1" _sc_service_once "$@"
+  sc_log "$1 on 127.0.0.1:$SERVICE_PORT"
+}
+
+_sc_service_once() {
+  local name=$1 script=$2
+  shift 2
   SERVICE_PORT=$(sc_freeport)
   sc_spawn "$name" "$SC_TMP/$name.log" env REDIS_PASSWORD="${REDIS_PASSWORD:-}" \
     PG_PASSWORD="${PG_PASSWORD:-}" PYTHONPATH="$SC_LIB_DIR" PYTHONDONTWRITEBYTECODE=1 \
     python3 "$script" --port "$SERVICE_PORT" "$@"
-  sc_wait_for 15 "$name" sc_http_ok "http://127.0.0.1:$SERVICE_PORT/health" ||
-    sc_die "$name failed: $(tail -20 "$SC_TMP/$name.log")" 3
-  sc_log "$name on 127.0.0.1:$SERVICE_PORT"
+  sc_wait_up 15 "$name" sc_http_ok "http://127.0.0.1:$SERVICE_PORT/health" && return 0
+  SC_LAST_ERROR=$(tail -5 "$SC_TMP/$name.log")
+  sc_stop "$name"
+  return 1
 }
 
 # --- run.sh plumbing ---------------------------------------------------------------------------

@@ -12,7 +12,8 @@
 - GET  /metrics                         Prometheus text format
 
 An event listener (consumer listener-1 of group event-listeners) drains the Trigger Mesh.
---fault (for run.sh --break): slow (task submissions take 0.8 s), errors (1 in 5 fails with 503).
+--fault (for run.sh --break): slow (task submissions take 0.8 s), errors (1 in 5 fails with 503),
+rollback_uncounted (the rollback is done and logged, but missions.rollbacks is not incremented).
 """
 
 import json
@@ -105,16 +106,19 @@ def main():
         req = json.loads(body or b"{}")
         action = int(req["action_id"])
         reason = str(req.get("reason", "contract_violation"))
-        out = db.run("""
+        # The mission's rollback counter (fault rollback_uncounted: the update is forgotten).
+        count_rollback = "" if a.fault == "rollback_uncounted" else \
+            "UPDATE missions SET rollbacks = rollbacks + 1 WHERE id = :'mission';"
+        out = db.run(("""
 BEGIN;
 UPDATE actions SET status = 'rolled_back' WHERE id = :'action' AND mission_id = :'mission';
 UPDATE snapshots SET restored = true, restored_at = now() WHERE action_id = :'action';
-UPDATE missions SET rollbacks = rollbacks + 1 WHERE id = :'mission';
+""" + count_rollback + """
 INSERT INTO events (mission_id, action_id, kind, payload, created_at)
   VALUES (:'mission', :'action', 'agentic.action_rolled_back',
           jsonb_build_object('reason', :'reason'::text), now());
 SELECT append_log(:'mission', :'action', 'action_rolled_back', now());
-COMMIT;""", mission=mid, action=action, reason=reason)
+COMMIT;"""), mission=mid, action=action, reason=reason)
         seq = out.splitlines()[-1] if out else ""
         m.inc("grace_rollbacks_total")
         with outbox_lock:

@@ -19,10 +19,12 @@ phases, runs examples/production_scenario/spec.yaml with $STAGECHECK (default:
 build/bin/stagecheck) and exits with its exit code.
 
   --break KIND   seed a failing variant:
-       slow        task submissions take 0.8 s each (avg and p95 over their limits) -> exit 1
+       slow        task submissions take 0.8 s each (avg over 500 ms)             -> exit 1
        errors      1 task submission in 5 fails with 503 (error rate 20%)           -> exit 1
        orphan      action 3 was deleted, its events and contract were left behind  -> exit 1
        audit_gap   entry 9 was deleted from the immutable log (a gap, a broken chain) -> exit 1
+       rollback_uncounted  the forced rollback is done and logged, but the mission's
+                   rollback counter in the database does not move                  -> exit 1
        down        redis-server (the Trigger Mesh) is stopped before the run
                    (the mesh check could not be evaluated)                          -> exit 3
   --keep         keep the temporary folder (logs, configs) and print where it is
@@ -30,7 +32,7 @@ build/bin/stagecheck) and exits with its exit code.
 USAGE
 }
 
-sc_parse_args "slow errors orphan audit_gap down" "$@"
+sc_parse_args "slow errors orphan audit_gap rollback_uncounted down" "$@"
 sc_setup
 
 MISSION=mission-e2e-0001
@@ -51,7 +53,7 @@ case $BREAK in
 esac
 
 fault=""
-case $BREAK in slow | errors) fault=$BREAK ;; esac
+case $BREAK in slow | errors | rollback_uncounted) fault=$BREAK ;; esac
 mkdir -p "$SC_TMP/store"
 sc_start_service grace_service "$HERE/grace_service.py" --redis-port "$REDIS_PORT" \
   --pg-url "$PG_URL" --marker-root "$SC_TMP/store" --fault "$fault"
