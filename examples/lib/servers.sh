@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034   # the variables set here are read by the scripts sourcing it
 # Real servers on loopback for the live-service examples (examples/*/run.sh source this file).
 #
 # Every server gets a free port and a folder under one private temporary folder ($SC_TMP);

@@ -7,7 +7,7 @@
 # error, 3 no verdict).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/servers.sh
+# shellcheck source=SCRIPTDIR/../lib/servers.sh
 . "$HERE/../lib/servers.sh"
 
 usage() {

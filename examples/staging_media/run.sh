@@ -5,7 +5,7 @@
 # exits with stagecheck's exit code (0 pass, 1 fail, 2 usage/spec error, 3 no verdict).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/servers.sh
+# shellcheck source=SCRIPTDIR/../lib/servers.sh
 . "$HERE/../lib/servers.sh"
 
 usage() {

@@ -12,7 +12,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 example=$1 kind=$2 want_rc=$3 want_failed=$4
 shift 4
 
-# shellcheck source=../../examples/lib/servers.sh
+# shellcheck source=SCRIPTDIR/../../examples/lib/servers.sh
 . "$REPO/examples/lib/servers.sh"
 missing=$(sc_missing_servers)
 if [ -n "$missing" ]; then
@@ -43,10 +43,10 @@ for re in "$@"; do
   grep -qE -- "$re" "$out" || problem "no line matches: $re"
 done
 # Everything run.sh started is stopped: nothing listens any more on the ports it announced.
-for port in $(grep -oE 'on 127\.0\.0\.1:[0-9]+' "$err" | cut -d: -f2); do
+while read -r port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     problem "something still listens on 127.0.0.1:$port after run.sh exited"
   fi
-done
+done < <(grep -oE 'on 127\.0\.0\.1:[0-9]+' "$err" | cut -d: -f2)
 [ "$problems" = 0 ] || exit 1
 echo "OK"
