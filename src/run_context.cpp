@@ -4,12 +4,15 @@
 
 namespace stagecheck::detail {
 
-Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t max_bytes) {
+Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t max_bytes,
+                           bool fresh) {
   std::string key = fmt::format("{}\n{}\n{}", to_string(format), max_bytes, path);
   std::promise<Result<Doc>> promise;
   std::shared_future<Result<Doc>> future;
-  bool owner = false;
-  {
+  bool owner = fresh;
+  if (fresh) {
+    future = promise.get_future().share();
+  } else {
     std::lock_guard lock(mutex_);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
@@ -88,7 +91,7 @@ Result<Doc> CheckContextImpl::load(const ArtifactRef& ref) {
   auto art = artifact(ref);
   if (!art) return std::move(art).error();
   Format format = ref.format == Format::bytes ? Format::json : ref.format;
-  auto doc = run_.load(art->path(), format, art->limits().max_bytes);
+  auto doc = run_.load(art->path(), format, art->limits().max_bytes, fresh_);
   if (doc) keep_.push_back(*doc);
   return doc;
 }
@@ -96,7 +99,7 @@ Result<Doc> CheckContextImpl::load(const ArtifactRef& ref) {
 Result<Doc> CheckContextImpl::load_path(const std::string& path, Format format) {
   if (auto ok = validate_store_path(path); !ok) return std::move(ok).error();
   record_artifact(path);
-  auto doc = run_.load(path, format, run_.limits().max_bytes);
+  auto doc = run_.load(path, format, run_.limits().max_bytes, fresh_);
   if (doc) keep_.push_back(*doc);
   return doc;
 }

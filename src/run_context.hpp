@@ -38,7 +38,9 @@ class RunState {
   bool allow_process_env() const { return allow_process_env_; }
 
   /// Loads `path` as `format` with a read cap, once per (path, format, cap).
-  Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes);
+  /// With `fresh`, reads anew and caches nothing.
+  Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes,
+                   bool fresh = false);
   /// Forgets every document read so far (after a trigger, the pipeline may have rewritten
   /// them). Documents already handed out stay valid.
   void forget_cached();
@@ -57,7 +59,8 @@ class RunState {
 /// The CheckContext of one check evaluation.
 class CheckContextImpl final : public CheckContext {
  public:
-  explicit CheckContextImpl(RunState& run) : run_(run) {}
+  /// With `fresh`, every artifact is read anew instead of from the run's cache.
+  explicit CheckContextImpl(RunState& run, bool fresh = false) : run_(run), fresh_(fresh) {}
 
   const Store& store() const override { return run_.store(); }
   const LoadLimits& limits() const override { return run_.limits(); }
@@ -83,6 +86,7 @@ class CheckContextImpl final : public CheckContext {
   std::set<std::string> read_;
   std::vector<Doc> keep_;  // keeps documents alive for pointers handed to conditions
   int depth_ = 0;          // guards declared-artifact resolution recursion
+  bool fresh_ = false;
 };
 
 }  // namespace stagecheck::detail

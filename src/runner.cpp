@@ -43,7 +43,10 @@ CheckResult base_result(const Stage& stage, const StageCheck& sc) {
 }
 
 // Evaluates one check, never letting an exception escape.
-CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck& sc) {
+// `fresh`: read every artifact anew rather than from the run's cache (a snapshot's probe,
+// which re-reads what the triggered work is changing).
+CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck& sc,
+                    bool fresh = false) {
   CheckResult r = base_result(stage, sc);
   if (run.cancelled()) {
     r.status = Status::error;
@@ -51,7 +54,7 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
     return r;
   }
   auto start = Clock::now();
-  detail::CheckContextImpl ctx(run);
+  detail::CheckContextImpl ctx(run, fresh);
   CheckOutcome out;
   try {
     out = sc.check->run(ctx);
@@ -114,15 +117,15 @@ std::string snapshot_description(const Snapshot& snap) {
 // Runs a snapshot's probe once and takes its value: the value, or the row that says why not.
 std::variant<nlohmann::json, CheckResult> probe_value(detail::RunState& run, const Stage& stage,
                                                       const Snapshot& snap, const char* when) {
-  CheckResult pr = run_one(run, stage, *snap.probe);
+  CheckResult pr = run_one(run, stage, *snap.probe, /*fresh=*/true);
   CheckResult r = action_row(stage, snap.id, "snapshot", snapshot_description(snap));
   r.artifacts = pr.artifacts;
   r.duration_ms = pr.duration_ms;
   if (pr.status != Status::pass) {
     r.status = pr.status == Status::warn ? Status::fail : pr.status;
     r.code = pr.code;
-    r.message = fmt::format("{}: the probe ({}) did not pass: {}", when, snap.probe->type,
-                            pr.message);
+    r.message =
+        fmt::format("{}: the probe ({}) did not pass: {}", when, snap.probe->type, pr.message);
     r.observed = pr.observed;
     r.expected = pr.expected;
     return r;
@@ -178,8 +181,8 @@ CheckResult snapshot_after(detail::RunState& run, const Stage& stage, const Snap
       r.expected = {{"condition", snap.expect->text()}};
       if (out.kind == ConditionOutcome::Kind::satisfied) {
         r.status = Status::pass;
-        r.message = fmt::format("{} (before {}, after {})", out.message, before.dump(),
-                                after.dump());
+        r.message =
+            fmt::format("{} (before {}, after {})", out.message, before.dump(), after.dump());
       } else {
         r.status = out.kind == ConditionOutcome::Kind::unavailable ? Status::error : Status::fail;
         r.code = "snapshot_unchanged";
@@ -197,9 +200,9 @@ CheckResult snapshot_after(detail::RunState& run, const Stage& stage, const Snap
       }
       return r;
     }
-    auto nap = std::min(snap.interval, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           deadline - now) +
-                                           std::chrono::milliseconds(1));
+    auto nap = std::min(snap.interval,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                            std::chrono::milliseconds(1));
     if (!detail::sleep_unless_cancelled(run, nap)) {
       r.status = Status::error;
       r.code = "interrupted";
@@ -467,8 +470,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
     } else if (!preludes.empty()) {
       std::vector<std::jthread> threads;
       for (std::size_t i : preludes) {
-        threads.emplace_back(
-            [&, i] { run_prelude(run, spec_.stages[i], runs[i], writable_); });
+        threads.emplace_back([&, i] { run_prelude(run, spec_.stages[i], runs[i], writable_); });
       }
     }
     for (std::size_t i : preludes) {
@@ -483,8 +485,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         const Task& t = tasks[k];
         const Stage& st = spec_.stages[t.stage];
         if (t.snapshot) {
-          runs[t.stage].checks[t.slot] = snapshot_after(run, st, st.snapshots[t.check],
-                                                        runs[t.stage].snaps[t.check].before);
+          runs[t.stage].checks[t.slot] =
+              snapshot_after(run, st, st.snapshots[t.check], runs[t.stage].snaps[t.check].before);
         } else {
           runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
         }

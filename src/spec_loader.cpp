@@ -707,11 +707,10 @@ class Loader {
         if (s.id == stage.id)
           error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
       }
-      check_keys(
-          node,
-          {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects", "trigger",
-           "wait", "snapshots", "checks"},
-          where);
+      check_keys(node,
+                 {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects",
+                  "trigger", "wait", "snapshots", "checks"},
+                 where);
       stage.name = get_string(node, "name", where, false).value_or(stage.id);
       stage.description = get_string(node, "description", where, false).value_or("");
       if (YAML::Node deps = node["depends_on"]) {
@@ -749,8 +748,8 @@ class Loader {
       for (const auto& snap : stage.snapshots) {
         for (const auto& c : stage.checks) {
           if (c.id == snap.id) {
-            error_at(snap.mark, fmt::format("{}: a snapshot and a check share the id '{}'", where,
-                                            snap.id));
+            error_at(snap.mark,
+                     fmt::format("{}: a snapshot and a check share the id '{}'", where, snap.id));
           }
         }
       }
@@ -890,13 +889,16 @@ class Loader {
     stage.checks.push_back(std::move(sc));
   }
 
-  void load_check(Stage& stage, const YAML::Node& node) {
+  // `forced_id`: a snapshot's probe, which takes the snapshot's id and has none of its own.
+  void load_check(Stage& stage, const YAML::Node& node,
+                  std::optional<std::string> forced_id = std::nullopt) {
     if (!node.IsMap()) {
       error(node, fmt::format("stage '{}': a check must be a mapping with id and type, found {}",
                               stage.id, describe_node(node)));
       return;
     }
-    auto id = get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
+    auto id = forced_id ? forced_id
+                        : get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
     auto type = get_string(node, "type", fmt::format("stage '{}': check", stage.id), true);
     if (!id || !type) return;
     std::string full_id = fmt::format("{}.{}", stage.id, *id);
@@ -1133,41 +1135,58 @@ class Loader {
 
   // ---- triggers, waits, snapshots ---------------------------------------------------------
 
-  // A duration: seconds as a number, or a string with a unit (500ms, 30s, 5m, 1h).
+  // A duration: seconds as a number, or a string with a unit (500ms, 30s, 5m, 1h); or a whole
+  // `$var` holding either (a number or string variable).
   std::optional<std::chrono::milliseconds> parse_duration(const YAML::Node& node,
                                                           std::string_view where) {
-    auto bad = [&] {
+    auto bad = [&](const std::string& found) {
       error(node, fmt::format("{}: expected a duration (seconds, or e.g. 500ms, 30s, 5m, 1h) "
                               "between 1ms and 24h, found {}",
-                              where, describe_node(node)));
+                              where, found));
       return std::nullopt;
     };
-    if (!node.IsScalar()) return bad();
+    if (!node.IsScalar()) return bad(describe_node(node));
     nlohmann::json v = scalar_to_json(node);
+    std::string shown = describe_node(node);
+    if (auto name = whole_var_reference(node)) {
+      if (spec_.find_var(*name) == nullptr) {
+        error(node, fmt::format("{}: undeclared variable '{}'", where, *name));
+        return std::nullopt;
+      }
+      v = spec_.values.contains(*name) ? spec_.values[*name] : nlohmann::json();
+      shown = fmt::format("${} = {}", *name, v.dump());
+    } else if (v.is_number() && !detail::is_plain_scalar(node)) {
+      v = node.Scalar();  // a quoted number is text: "30" has no unit
+    }
     double ms = 0;
-    if (v.is_number() && detail::is_plain_scalar(node)) {
+    if (v.is_number()) {
       ms = v.get<double>() * 1000.0;
     } else if (v.is_string()) {
-      const std::string& t = node.Scalar();
+      const std::string t = v.get<std::string>();
       std::size_t i = 0;
       while (i < t.size() && ((t[i] >= '0' && t[i] <= '9') || t[i] == '.')) ++i;
-      if (i == 0) return bad();
+      if (i == 0) return bad(shown);
       double n = 0;
       try {
         n = std::stod(t.substr(0, i));
       } catch (const std::exception&) {
-        return bad();
+        return bad(shown);
       }
       const std::string unit = t.substr(i);
-      if (unit == "ms") ms = n;
-      else if (unit == "s") ms = n * 1000.0;
-      else if (unit == "m") ms = n * 60000.0;
-      else if (unit == "h") ms = n * 3600000.0;
-      else return bad();
+      if (unit == "ms")
+        ms = n;
+      else if (unit == "s")
+        ms = n * 1000.0;
+      else if (unit == "m")
+        ms = n * 60000.0;
+      else if (unit == "h")
+        ms = n * 3600000.0;
+      else
+        return bad(shown);
     } else {
-      return bad();
+      return bad(shown);
     }
-    if (!std::isfinite(ms) || ms < 1.0 || ms > 86400000.0) return bad();
+    if (!std::isfinite(ms) || ms < 1.0 || ms > 86400000.0) return bad(shown);
     return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
   }
 
@@ -1266,8 +1285,7 @@ class Loader {
           }
           t.command.env_allow.clear();
           for (const auto& n : allow) {
-            if (!n.IsScalar() || n.Scalar().empty() ||
-                n.Scalar().find('=') != std::string::npos) {
+            if (!n.IsScalar() || n.Scalar().empty() || n.Scalar().find('=') != std::string::npos) {
               error(n, fmt::format("{}: env_allow: expected a variable name, found {}", w,
                                    describe_node(n)));
               return;
@@ -1316,8 +1334,8 @@ class Loader {
       if (auto m = get_string(h, "method", w, false)) {
         static const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
         if (std::find(kMethods.begin(), kMethods.end(), *m) == kMethods.end()) {
-          error(h["method"], fmt::format("{}: method must be one of {}, found \"{}\"", w,
-                                         join(kMethods), *m));
+          error(h["method"],
+                fmt::format("{}: method must be one of {}, found \"{}\"", w, join(kMethods), *m));
           return;
         }
         t.http.method = *m;
@@ -1385,16 +1403,16 @@ class Loader {
       t.marker.path = std::move(*pt);
       if (YAML::Node fields = wm["fields"]) {
         if (!fields.IsMap()) {
-          error(fields, fmt::format("{}: fields must be a mapping, found {}", w,
-                                    describe_node(fields)));
+          error(fields,
+                fmt::format("{}: fields must be a mapping, found {}", w, describe_node(fields)));
           return;
         }
         for (const auto& kv : fields) {
           const std::string key = kv.first.Scalar();
           if (auto name = whole_var_reference(kv.second)) {
             if (spec_.find_var(*name) == nullptr) {
-              error(kv.second, fmt::format("{}: field '{}' uses undeclared variable '{}'", w, key,
-                                           *name));
+              error(kv.second,
+                    fmt::format("{}: field '{}' uses undeclared variable '{}'", w, key, *name));
               return;
             }
             t.marker.fields[key] = spec_.values.contains(*name) ? spec_.values[*name] : nullptr;
@@ -1462,12 +1480,11 @@ class Loader {
       if (!id) continue;
       const std::string w = fmt::format("snapshot '{}.{}'", stage.id, *id);
       if (!valid_id(*id)) {
-        error(item["id"], fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'",
-                                      *id));
+        error(item["id"],
+              fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'", *id));
         continue;
       }
-      check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"},
-                 w);
+      check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"}, w);
       YAML::Node probe = item["probe"];
       if (!probe || !probe.IsMap()) {
         error(probe ? probe : YAML::Node(item),
@@ -1481,12 +1498,10 @@ class Loader {
       Snapshot snap;
       snap.id = fmt::format("{}.{}", stage.id, *id);
       snap.mark = mark_of(item, file_);
-      YAML::Node copy = YAML::Clone(probe);
-      copy["id"] = *id;
       Stage tmp;
       tmp.id = stage.id;
       std::size_t errors_before = errors_.size();
-      load_check(tmp, copy);
+      load_check(tmp, probe, *id);
       if (errors_.size() != errors_before || tmp.checks.size() != 1) continue;
       tmp.checks.front().description = get_string(item, "description", w, false).value_or("");
       snap.probe = std::make_shared<const StageCheck>(std::move(tmp.checks.front()));

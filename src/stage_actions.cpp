@@ -166,8 +166,8 @@ Result<Spawned> spawn(const std::vector<std::string>& argv, const std::vector<st
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<char*> cargv, cenv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -180,10 +180,10 @@ Result<Spawned> spawn(const std::vector<std::string>& argv, const std::vector<st
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    return make_error(Errc::invalid_argument,
-                      fmt::format("cannot start '{}'{}: {}", detail::printable(argv[0], 200),
-                                  cwd.empty() ? "" : fmt::format(" in '{}'", cwd),
-                                  std::strerror(rc)));
+    return make_error(
+        Errc::invalid_argument,
+        fmt::format("cannot start '{}'{}: {}", detail::printable(argv[0], 200),
+                    cwd.empty() ? "" : fmt::format(" in '{}'", cwd), std::strerror(rc)));
   }
   ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
   return Spawned{pid, fds[0]};
@@ -239,8 +239,8 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
     auto v = interpolate(tmpl, spec, root, false);
     if (!v) {
       r.status = Status::fail;
-      r.message = fmt::format("trigger of stage '{}': env {}: {}", stage.id, name,
-                              v.error().message);
+      r.message =
+          fmt::format("trigger of stage '{}': env {}: {}", stage.id, name, v.error().message);
       return r;
     }
     env.push_back(name + "=" + *v);
@@ -335,10 +335,11 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
     r.status = Status::fail;
     r.code = "trigger_failed";
     const std::string last = tail.last_line();
-    r.message = fmt::format("trigger of stage '{}': command `{}` failed: expected exit code 0, "
-                            "found {}{}",
-                            stage.id, label, describe_wait_status(status),
-                            last.empty() ? "" : fmt::format("; last output line: \"{}\"", last));
+    r.message = fmt::format(
+        "trigger of stage '{}': command `{}` failed: expected exit code 0, "
+        "found {}{}",
+        stage.id, label, describe_wait_status(status),
+        last.empty() ? "" : fmt::format("; last output line: \"{}\"", last));
   }
   return r;
 }
@@ -376,9 +377,10 @@ CheckResult run_http(RunState& run, const Stage& stage, const HttpTrigger& h, Ch
   if (!url) return fail_template("url", url.error());
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
     r.status = Status::fail;
-    r.message = fmt::format("trigger of stage '{}': url must start with http:// or https://, "
-                            "found \"{}\"",
-                            stage.id, detail::printable(*url, 200));
+    r.message = fmt::format(
+        "trigger of stage '{}': url must start with http:// or https://, "
+        "found \"{}\"",
+        stage.id, detail::printable(*url, 200));
     return r;
   }
   const std::string shown_url = redacted(h.url, spec, root);
@@ -444,8 +446,8 @@ CheckResult run_http(RunState& run, const Stage& stage, const HttpTrigger& h, Ch
     r.code = rc == CURLE_ABORTED_BY_CALLBACK ? "interrupted" : "trigger_unreachable";
     r.message = rc == CURLE_ABORTED_BY_CALLBACK
                     ? fmt::format("trigger of stage '{}': interrupted during {}", stage.id, what)
-                    : fmt::format("trigger of stage '{}': {} could not be made: {}", stage.id,
-                                  what, errbuf[0] != 0 ? errbuf : curl_easy_strerror(rc));
+                    : fmt::format("trigger of stage '{}': {} could not be made: {}", stage.id, what,
+                                  errbuf[0] != 0 ? errbuf : curl_easy_strerror(rc));
     return r;
   }
   r.observed = {{"status", code}};
@@ -469,16 +471,17 @@ CheckResult run_marker(RunState& run, const Stage& stage, const MarkerTrigger& m
   auto path = ctx.resolve(m.path);
   if (!path) {
     r.status = Status::fail;
-    r.message = fmt::format("trigger of stage '{}': marker path: {}", stage.id,
-                            path.error().message);
+    r.message =
+        fmt::format("trigger of stage '{}': marker path: {}", stage.id, path.error().message);
     return r;
   }
   r.artifacts = {*path};
   if (writable == nullptr) {
     r.status = Status::error;
-    r.message = fmt::format("trigger of stage '{}': cannot write '{}': the store was opened "
-                            "read-only",
-                            stage.id, *path);
+    r.message = fmt::format(
+        "trigger of stage '{}': cannot write '{}': the store was opened "
+        "read-only",
+        stage.id, *path);
     return r;
   }
   nlohmann::json body = m.fields;
@@ -525,9 +528,9 @@ Result<std::string> interpolate(std::string_view text, const Spec& spec, std::st
     const VarDecl* decl = spec.find_var(name);
     auto it = spec.values.find(name);
     if (decl == nullptr || it == spec.values.end() || it->is_null()) {
-      return make_error(Errc::invalid_argument,
-                        fmt::format("variable '{}' has no value (set it with --var {}=...)", name,
-                                    name));
+      return make_error(
+          Errc::invalid_argument,
+          fmt::format("variable '{}' has no value (set it with --var {}=...)", name, name));
     }
     if (redact && decl->secret) {
       out.append("***");
@@ -586,8 +589,8 @@ CheckResult run_trigger(RunState& run, const Stage& stage, Store* writable) {
 CheckResult run_wait(RunState& run, const Stage& stage) {
   CheckResult r = row(stage, "wait", "wait");
   const StageWait& w = *stage.wait;
-  r.description = fmt::format("wait up to {} for {} marker(s)", format_duration(w.timeout),
-                              w.markers.size());
+  r.description =
+      fmt::format("wait up to {} for {} marker(s)", format_duration(w.timeout), w.markers.size());
   r.expected = {{"all_exist", true}, {"within", format_duration(w.timeout)}};
   const auto start = Clock::now();
   const auto deadline = start + w.timeout;
@@ -626,15 +629,15 @@ CheckResult run_wait(RunState& run, const Stage& stage) {
         r.status = Status::pass;
         r.duration_ms = ms_since(start);
         r.observed = {{"polls", polls}, {"waited_ms", static_cast<std::int64_t>(r.duration_ms)}};
-        r.message = fmt::format("all {} marker(s) present after {:.1f} s ({} poll{})",
-                                paths.size(), r.duration_ms / 1000.0, polls, polls == 1 ? "" : "s");
+        r.message = fmt::format("all {} marker(s) present after {:.1f} s ({} poll{})", paths.size(),
+                                r.duration_ms / 1000.0, polls, polls == 1 ? "" : "s");
         return r;
       }
       const auto now = Clock::now();
       if (now >= deadline) break;
-      auto nap = std::min(interval, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        deadline - now) +
-                                        std::chrono::milliseconds(1));
+      auto nap =
+          std::min(interval, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                                 std::chrono::milliseconds(1));
       if (!sleep_unless_cancelled(run, nap)) {
         r.status = Status::error;
         r.code = "interrupted";
@@ -655,10 +658,10 @@ CheckResult run_wait(RunState& run, const Stage& stage) {
   if (!last_error.empty()) {
     // The store could not tell whether a marker exists: not a verdict on the pipeline.
     r.status = status_for(last_code) == Status::error ? Status::error : Status::fail;
-    r.message = fmt::format("wait of stage '{}': after {} ({} polls) the store could not be "
-                            "asked about {}: {}",
-                            stage.id, format_duration(w.timeout), polls, fmt::join(missing, ", "),
-                            last_error);
+    r.message = fmt::format(
+        "wait of stage '{}': after {} ({} polls) the store could not be "
+        "asked about {}: {}",
+        stage.id, format_duration(w.timeout), polls, fmt::join(missing, ", "), last_error);
     return r;
   }
   r.status = Status::fail;

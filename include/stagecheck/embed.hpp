@@ -42,6 +42,10 @@ struct RunRequest {
   bool load_default_plugins = true;  ///< Also load the installed plugin folder if it exists.
   RunOptions options;                ///< Jobs, limits, fail_on_warn, cancellation.
   std::vector<Reporter*> reporters;  ///< Receive results as the run goes (may be empty).
+  /// Stress: run the spec this many times (plugins, spec and store set up once). Each
+  /// iteration feeds the reporters; the outcome passes only if every iteration passed
+  /// (Report::iterations). Stops early when the run is cancelled.
+  unsigned iterations = 1;
 };
 
 /// The verdict and the report.

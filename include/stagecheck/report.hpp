@@ -10,6 +10,7 @@
 
 #include "stagecheck/check_result.hpp"
 #include "stagecheck/export.hpp"
+#include "stagecheck/iteration.hpp"
 #include "stagecheck/status.hpp"
 
 namespace stagecheck {
@@ -60,6 +61,12 @@ struct STAGECHECK_API Report {
   /// exit code is 3: the failure could not be recorded). Both empty when none was due.
   std::string failure_marker;
   std::string failure_marker_error;
+  /// A stress run (more than one iteration): every iteration in order, which one `results`
+  /// come from, and warnings about stagecheck's own growth (memory, descriptors). Empty for a
+  /// single run.
+  std::vector<Iteration> iterations;
+  unsigned results_iteration = 0;
+  std::vector<std::string> stress_warnings;
 
   /// "pass", "fail" or "no_verdict".
   std::string_view verdict() const noexcept;

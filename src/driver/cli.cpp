@@ -238,6 +238,28 @@ int execute(const RunCli& o, const po::variables_map& vm,
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
   }
+  if (!report.iterations.empty()) {
+    notes << fmt::format("\nStress: {} iteration(s)\n", report.iterations.size());
+    for (const Iteration& it : report.iterations) {
+      notes << fmt::format(
+          "  iteration {:>3}: {:<10} exit {}  {} pass, {} fail, {} error  {:.2f} s  rss {:.1f} MiB "
+          " "
+          "{} fds{}\n",
+          it.index,
+          it.exit_code == 0   ? "PASS"
+          : it.exit_code == 1 ? "FAIL"
+                              : "NO VERDICT",
+          it.exit_code, it.pass, it.fail, it.error, it.duration_ms / 1000.0,
+          static_cast<double>(it.rss_kib) / 1024.0, it.open_fds,
+          it.failed.empty() ? "" : fmt::format("  failed: {}", fmt::join(it.failed, ", ")));
+    }
+    for (const auto& w : report.stress_warnings) notes << "  warning: " << w << "\n";
+    notes << fmt::format("Overall: {} (exit {}); results above are from iteration {}\n",
+                         report.exit_code == ExitCode::pass   ? "PASS"
+                         : report.exit_code == ExitCode::fail ? "FAIL"
+                                                              : "NO VERDICT",
+                         static_cast<int>(report.exit_code), report.results_iteration);
+  }
   const std::string json_text =
       report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (o.format == "json") std::cout << json_text;

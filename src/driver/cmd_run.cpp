@@ -42,7 +42,10 @@ Options)");
   std::vector<std::string> var_items;
   opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
                                                  "set a spec variable, NAME=VALUE (repeatable)")(
-      "execute", "run the spec's triggers, waits and snapshots (runs the commands it names)");
+      "execute", "run the spec's triggers, waits and snapshots (runs the commands it names)")(
+      "iterations", po::value<unsigned>()->default_value(1),
+      "stress: run N times; passes only if every iteration passed (each iteration's verdict, "
+      "timings and stagecheck's memory and open descriptors are reported)");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -51,6 +54,8 @@ Options)");
   RunRequest req;
   if (auto stop = apply_run_options(o, vm, req.options, "run")) return *stop;
   req.options.execute = vm.count("execute") != 0;
+  req.iterations = vm["iterations"].as<unsigned>();
+  if (req.iterations == 0) return usage_error("--iterations must be at least 1", "run");
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "run");
   req.spec_file = spec_path;
