@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seed 002's production scenario, end to end on this machine: starts redis-server (the Trigger
 # Mesh), PostgreSQL (Grace's database, seeded with phases 1-3 of a mission), Grace
-# (grace_service.py) and a Prometheus scraping it, all on loopback; runs spec.yaml with
+# (../lib/grace_service.py) and a Prometheus scraping it, all on loopback; runs spec.yaml with
 # stagecheck (which triggers phase 4, the forced rollback, and runs the load and persistence
 # phases); stops everything; exits with stagecheck's exit code (0 pass, 1 fail, 2 usage/spec
 # error, 3 no verdict).
@@ -55,7 +55,7 @@ esac
 fault=""
 case $BREAK in slow | errors | rollback_uncounted) fault=$BREAK ;; esac
 mkdir -p "$SC_TMP/store"
-sc_start_service grace_service "$HERE/grace_service.py" --redis-port "$REDIS_PORT" \
+sc_start_service grace_service "$SC_LIB_DIR/grace_service.py" --redis-port "$REDIS_PORT" \
   --pg-url "$PG_URL" --marker-root "$SC_TMP/store" --fault "$fault"
 sc_start_prometheus "127.0.0.1:$SERVICE_PORT"
 

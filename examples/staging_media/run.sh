@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seed 004's staging validation, end to end on this machine: starts redis-server, PostgreSQL,
-# the media pipeline (media_service.py: auth API, embedder, cluster worker, /metrics) and a
+# the media pipeline (../lib/media_service.py: auth API, embedder, cluster worker, /metrics) and a
 # Prometheus scraping it, all on loopback; runs spec.yaml with stagecheck; stops everything;
 # exits with stagecheck's exit code (0 pass, 1 fail, 2 usage/spec error, 3 no verdict).
 set -euo pipefail
@@ -58,7 +58,7 @@ fi
 fault=""
 case $BREAK in counter | slow_jobs) fault=$BREAK ;; esac
 mkdir -p "$SC_TMP/store"
-sc_start_service media_service "$HERE/media_service.py" --redis-port "$REDIS_PORT" \
+sc_start_service media_service "$SC_LIB_DIR/media_service.py" --redis-port "$REDIS_PORT" \
   --pg-url "$PG_URL" --auth-env "$SC_TMP/auth.env" --embedder-env "$SC_TMP/embedder.env" \
   --marker-root "$SC_TMP/store" --fault "$fault"
 sc_start_prometheus "127.0.0.1:$SERVICE_PORT"
