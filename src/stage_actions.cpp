@@ -69,14 +69,6 @@ std::string format_duration(std::chrono::milliseconds d) {
   return fmt::format("{}ms", d.count());
 }
 
-std::string utc_now_seconds() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 // Keeps the last `cap` bytes of a stream.
 class Tail {
  public:
@@ -485,7 +477,7 @@ CheckResult run_marker(RunState& run, const Stage& stage, const MarkerTrigger& m
     return r;
   }
   nlohmann::json body = m.fields;
-  if (!body.contains("timestamp")) body["timestamp"] = utc_now_seconds();
+  if (!body.contains("timestamp")) body["timestamp"] = detail::utc_now_seconds();
   auto start = Clock::now();
   auto ok = writable->write_atomic(
       *path, body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");

@@ -16,4 +16,7 @@ std::string printable(std::string_view text, std::size_t max_chars = std::string
 /// nlohmann prints them as null, which would hide the very value that failed a check.
 void preserve_non_finite(nlohmann::json& value);
 
+/// The time now in UTC, RFC 3339 to the second ("2026-12-07T19:00:00Z"): marker timestamps.
+std::string utc_now_seconds();
+
 }  // namespace stagecheck::detail

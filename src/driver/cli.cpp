@@ -27,6 +27,7 @@
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/metrics_export.hpp"
 #include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
@@ -139,7 +140,10 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("profile", po::value(&o.profile), "s3:// root: the profile in ~/.aws/credentials (default: AWS_PROFILE, else default); used only when AWS_ACCESS_KEY_ID is not set")
     ("io-concurrency", po::value(&o.io_concurrency), "s3:// root: requests in flight at once (default 32; separate from --jobs)")
     ("io-retries", po::value(&o.io_retries), "s3:// root: retries of a request on 429, 5xx and transport errors (default 5)")
-    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)");
+    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)")
+    ("metrics-file", po::value(&o.metrics_file), "write the run's metrics in Prometheus text format to this file (atomically; for node_exporter's textfile collector)")
+    ("pushgateway", po::value(&o.pushgateway), "push the run's metrics to this Pushgateway URL (job=stagecheck, spec=NAME)")
+    ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
@@ -176,6 +180,23 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
                                      const char* verb) {
   if (o.format != "text" && o.format != "json") {
     return usage_error(fmt::format("--format must be text or json, found \"{}\"", o.format), verb);
+  }
+  std::map<std::string, std::string> labels;
+  for (const auto& item : o.metrics_labels) {
+    if (item.find('=') == std::string::npos) {
+      return usage_error(fmt::format("--metrics-label expects NAME=VALUE, found \"{}\"", item),
+                         verb);
+    }
+    labels[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+  }
+  if (auto ok = report_to_metrics(Report{}, labels); !ok) {
+    return usage_error(ok.error().message, verb);
+  }
+  if (!o.pushgateway.empty() && o.pushgateway.rfind("http://", 0) != 0 &&
+      o.pushgateway.rfind("https://", 0) != 0) {
+    return usage_error(fmt::format("--pushgateway expects an http:// or https:// URL, found \"{}\"",
+                                   o.pushgateway),
+                       verb);
   }
   if (vm.count("jobs") != 0 && o.jobs == 0) return usage_error("--jobs must be at least 1", verb);
   if (o.max_depth < 1) return usage_error("--max-depth must be at least 1", verb);
@@ -277,6 +298,9 @@ int execute(const RunCli& o, const po::variables_map& vm,
       notes << fmt::format("  #{} {} '{}': {} (attempt {}): {}\n", f.number, f.op, f.path, f.kind,
                            f.attempt, f.outcome);
     }
+    if (shown == 0 && c.injected > 0) {
+      notes << "  every fault was retried clean (each is listed in the JSON report)\n";
+    }
   }
   const std::string json_text =
       report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -292,6 +316,30 @@ int execute(const RunCli& o, const po::variables_map& vm,
   };
   write_report(o.report_json, json_text, "JSON");
   write_report(o.junit, report_to_junit(report), "JUnit");
+  if (!o.metrics_file.empty() || !o.pushgateway.empty()) {
+    std::map<std::string, std::string> labels;
+    for (const auto& item : o.metrics_labels) {
+      const std::size_t eq = item.find('=');
+      labels[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+    }
+    auto fail = [&](const std::string& what, const std::string& why) {
+      std::cerr << fmt::format("stagecheck: error: {}: {}\n", what, why);
+      if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
+    };
+    auto text = report_to_metrics(report, labels);
+    if (!text) {
+      fail("metrics", text.error().message);
+    } else {
+      write_report(o.metrics_file, *text, "metrics");
+      if (!o.pushgateway.empty()) {
+        if (auto ok = push_metrics(o.pushgateway, report.spec_name, labels, *text,
+                                   std::chrono::seconds(10));
+            !ok) {
+          fail("cannot push the metrics", ok.error().message);
+        }
+      }
+    }
+  }
   return code;
 }
 

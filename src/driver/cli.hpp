@@ -61,6 +61,9 @@ struct RunCli {
   unsigned io_concurrency = 32;
   unsigned io_retries = 5;
   unsigned io_timeout = 30;
+  // The run's metrics: a textfile for node_exporter, and/or a Pushgateway.
+  std::string metrics_file, pushgateway;
+  std::vector<std::string> metrics_labels;
 };
 
 void add_run_options(po::options_description& opts, RunCli& o);
