@@ -285,7 +285,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
     const ChaosReport& c = *report.chaos;
     notes << fmt::format(
         "\nChaos (--chaos {} --seed {}, {} retries): {} fault(s) injected; {} request(s) "
-        "retried clean; {} fault(s) reached a check (could not be evaluated)\n",
+        "retried clean; {} fault(s) returned as errors (could not be evaluated)\n",
         c.options.rate, c.options.seed, c.options.retries, c.injected, c.retried_clean,
         c.exhausted);
     std::size_t shown = 0;
