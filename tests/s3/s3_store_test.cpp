@@ -23,7 +23,7 @@
 #include <stagecheck/s3_store.hpp>
 
 #include "fault_proxy.hpp"
-#include "s3/http_client.hpp"
+#include "s3/s3_client.hpp"
 #include "s3/sigv4.hpp"
 #include "s3rver.hpp"
 #include "stagecheck_test_support.hpp"
@@ -320,12 +320,12 @@ TEST_F(S3StoreTest, ARootPrefixIsAFolderNotAStringPrefix) {
 TEST_F(S3StoreTest, KeysThatAreNoStorePathFailTheListingAndPlaceholdersAreSkipped) {
   Result<s3::ResolvedConfig> config =
       s3::ResolvedConfig{server_->endpoint(), "us-east-1", st::S3rver::kKey, "x", "", "test"};
-  s3::HttpClient client(*config, options(""));
+  std::unique_ptr<http::HttpClient> client = s3::make_client(*config, options(""));
   auto raw_put = [&](const std::string& key) {
-    s3::HttpRequest request;
-    request.method = s3::HttpRequest::Method::put;
+    http::HttpRequest request;
+    request.method = http::HttpRequest::Method::put;
     request.url = server_->endpoint() + "/testbucket/" + s3::uri_encode(key, true);
-    Result<s3::HttpResponse> r = client.perform(request, key);
+    Result<http::HttpResponse> r = client->perform(request, key);
     ASSERT_TRUE(r.ok() && r->status == 200) << key;
   };
   const std::string base = test_prefix();
@@ -557,10 +557,33 @@ TEST_F(S3DriverTest, A503StormIsExit3NeverMissing) {
   EXPECT_NE(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
 }
 
-TEST_F(S3DriverTest, UsageErrorsAreExit2) {
-  st::DriverRun r = run("preflight --root gs://bucket/x --scene-id s --consumer training", "");
+// `--gcs-api s3`: a gs:// root read through the S3 API (GCS's interoperability mode), with the
+// S3 credentials and --endpoint-url; messages name the gs:// root.
+TEST_F(S3DriverTest, AGsRootThroughTheS3Api) {
+  const std::string args = "preflight --root gs://testbucket/" + test_prefix() +
+                           " --scene-id kitchen_001 --consumer training --gcs-api s3";
+  st::DriverRun r =
+      run(args + " --endpoint-url " + server_->endpoint(),
+          "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=" + std::string(kSecretMarker));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;  // nothing there: blocked, marker written
+  EXPECT_NE(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
+  auto store = open(options(test_prefix()));
+  EXPECT_TRUE(store->read("scenes/kitchen_001/training/.failed", 100000).ok());
+  r = run(args + " --endpoint-url " + server_->endpoint(),
+          "AWS_ACCESS_KEY_ID=WRONGKEY AWS_SECRET_ACCESS_KEY=" + std::string(kSecretMarker));
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("gs://testbucket/" + test_prefix()), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(kSecretMarker), std::string::npos);
+  // Without HMAC keys it is the S3 store's refusal, not the JSON API's token chain.
+  r = run(args, "");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gs://testbucket: no S3 credentials"), std::string::npos) << r.err;
+}
+
+TEST_F(S3DriverTest, UsageErrorsAreExit2) {
+  st::DriverRun r = run("preflight --root ftp://bucket/x --scene-id s --consumer training", "");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown store scheme"), std::string::npos) << r.err;
   r = run("preflight --root s3://Bad_Bucket --scene-id s --consumer training", s3_env());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("not a valid bucket name"), std::string::npos) << r.err;

@@ -1,6 +1,8 @@
 #pragma once
-// Internal: signed HTTP requests to an S3 endpoint over libcurl, with a bounded pool of reused
-// connections, timeouts, and retries with capped exponential backoff and full jitter.
+// Internal: the HTTP transport of the object stores (S3 and GCS) over libcurl: a bounded pool of
+// reused connections, timeouts, retries with capped exponential backoff and full jitter, and
+// bodies checked against their Content-Length. A store adds its own authentication (SigV4,
+// an OAuth bearer token) through an Authenticator.
 
 #include <curl/curl.h>
 
@@ -8,25 +10,26 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "s3/config.hpp"
 #include "stagecheck/result.hpp"
-#include "stagecheck/s3_store.hpp"
+#include "stagecheck/retry_policy.hpp"
 
-namespace stagecheck::s3 {
+namespace stagecheck::http {
 
-/// One request. `url` is fully encoded (canonical path and query).
+/// One request. `url` is fully encoded (path and query).
 struct HttpRequest {
-  enum class Method { get, head, put };
+  enum class Method { get, head, put, post };
   Method method = Method::get;
   std::string url;
   std::vector<std::string> headers;  ///< Extra "Name: value" lines (Range, If-Match, ...).
-  std::string_view body;             ///< PUT body.
+  std::string_view body;             ///< PUT or POST body (sent as application/octet-stream).
   /// Largest body accepted: a longer one (or a Content-Length/Content-Range total above it)
   /// stops the transfer and sets HttpResponse::over_limit instead of being read.
   std::uint64_t max_body = 16u << 20;
@@ -53,11 +56,35 @@ struct HttpResponse {
 /// The method's name ("GET").
 const char* method_name(HttpRequest::Method method);
 
+/// Adds a store's authentication to each attempt of a request. Implementations hold secrets:
+/// they never put one into an error. Thread-safe.
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  /// Adds header lines to `headers` and sets curl options on `handle` (which is reset after
+  /// the attempt; strings passed to curl must outlive it). An error ends the request unretried.
+  virtual Result<void> prepare(CURL* handle, const HttpRequest& request,
+                               std::vector<std::string>& headers) const = 0;
+};
+
+/// How a client connects and retries, and how it names things in messages.
+struct ClientSettings {
+  std::string endpoint_shown;  ///< Where requests go, for messages ("http://127.0.0.1:9000").
+  unsigned io_concurrency = 32;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::seconds idle_timeout{30};
+  RetryPolicy retry;
+  /// The short error code of an error document (S3's <Code>, GCS's reason), or "": messages
+  /// only. Empty: none.
+  std::function<std::string(std::string_view body)> error_code;
+};
+
 /// Sends requests for one store. Thread-safe: at most `io_concurrency` requests are in flight;
-/// callers beyond that wait for a connection. Holds the secret: never formats it.
+/// callers beyond that wait for a connection.
 class HttpClient {
  public:
-  HttpClient(ResolvedConfig config, const S3Options& options);
+  /// `auth` may be null (anonymous requests).
+  HttpClient(ClientSettings settings, std::unique_ptr<const Authenticator> auth);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -65,24 +92,23 @@ class HttpClient {
   /// Performs `request`, retrying 429, 5xx and transport errors. Returns the final response for
   /// any other status (the caller interprets 404, 403, ...). Errc::unavailable when retries are
   /// exhausted (the message says how many attempts over how long, and the last failure);
-  /// `shown` names the object in that message.
+  /// `shown` names the object in that message. An Authenticator's error is returned as is.
   Result<HttpResponse> perform(const HttpRequest& request, std::string_view shown) const;
 
-  const ResolvedConfig& config() const { return config_; }
+  const ClientSettings& settings() const { return settings_; }
 
  private:
   struct Attempt;
   CURL* acquire() const;
   void release(CURL* handle) const;
-  void once(const HttpRequest& request, Attempt& attempt) const;
+  /// One attempt; an error only when the authenticator refused (nothing was sent).
+  Result<void> once(const HttpRequest& request, Attempt& attempt) const;
 
-  ResolvedConfig config_;
-  std::string sigv4_;    ///< "aws:amz:REGION:s3".
-  std::string userpwd_;  ///< "KEY:SECRET" for curl; empty for unsigned requests.
+  ClientSettings settings_;
+  std::unique_ptr<const Authenticator> auth_;
   unsigned limit_;
   long connect_timeout_ms_;
   long idle_timeout_s_;
-  S3RetryPolicy retry_;
   mutable std::mutex mutex_;
   mutable std::condition_variable available_;
   mutable std::vector<CURL*> idle_;
@@ -93,4 +119,4 @@ class HttpClient {
   mutable std::atomic<bool> endpoint_down_{false};
 };
 
-}  // namespace stagecheck::s3
+}  // namespace stagecheck::http

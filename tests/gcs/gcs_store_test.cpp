@@ -1,0 +1,829 @@
+// The GCS JSON-API store against our GCS test server on loopback (tests/support/
+// gcs_test_server.py, started once per suite; no GCS emulator runs here), through a
+// fault-injecting proxy; the access-token chain with a fake gcloud and a fake metadata server;
+// then the driver with `--root gs://...`: exit codes, messages, and tokens that never appear.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <stagecheck/digest.hpp>
+#include <stagecheck/embed.hpp>
+#include <stagecheck/gcs_store.hpp>
+#include <stagecheck/open_store.hpp>
+
+#include "fault_proxy.hpp"
+#include "gcs/token.hpp"
+#include "gcs_test_server.hpp"
+#include "http_target.hpp"
+#include "stagecheck_test_support.hpp"
+
+namespace stagecheck {
+namespace {
+
+namespace st = stagecheck::testing;
+using Fault = st::FaultProxy::Fault;
+using namespace std::chrono_literals;
+
+constexpr const char* kToken = "ya29.GCS-SECRET-9f86d081884c7d65";
+constexpr const char* kWrongToken = "ya29.WRONG-SECRET-2c26b46b68ffc68f";
+
+/// An environment for EnvLookup: exactly these variables.
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+class GcsStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = st::GcsTestServer::start(why_).release();
+    if (server_ != nullptr) secured_ = st::GcsTestServer::start(why_, kToken).release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete secured_;
+    server_ = secured_ = nullptr;
+  }
+  void SetUp() override {
+    STAGECHECK_REQUIRE_GCS_SERVER(server_, why_);
+    STAGECHECK_REQUIRE_GCS_SERVER(secured_, why_);
+  }
+
+  /// Options for the open test server (or `endpoint`), with fast retries.
+  static GcsOptions options(const std::string& prefix, const std::string& endpoint = "") {
+    GcsOptions o;
+    o.bucket = st::GcsTestServer::kBucket;
+    o.prefix = prefix;
+    o.endpoint = endpoint.empty() ? server_->endpoint() : endpoint;
+    o.anonymous = true;
+    o.retry.initial_backoff = 5ms;
+    o.retry.max_backoff = 40ms;
+    o.idle_timeout = 1s;
+    o.connect_timeout = 2000ms;
+    return o;
+  }
+  static std::unique_ptr<Store> open(const GcsOptions& o) {
+    Result<std::unique_ptr<Store>> store = open_gcs_store(o);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+  static std::string test_prefix() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string("t/") + info->test_suite_name() + "/" + info->name();
+  }
+  static void put(Store& store, const std::string& path, const std::string& data) {
+    Result<void> ok = store.write_atomic(path, data);
+    ASSERT_TRUE(ok.ok()) << path << ": " << ok.error().message;
+  }
+  static std::vector<std::string> list_paths(const Store& store, const std::string& prefix) {
+    std::vector<std::string> out;
+    Result<void> ok = store.list(prefix, [&](const ObjectInfo& info) {
+      out.push_back(info.path);
+      return true;
+    });
+    EXPECT_TRUE(ok.ok()) << ok.error().message;
+    return out;
+  }
+
+  static st::GcsTestServer* server_;
+  static st::GcsTestServer* secured_;  ///< Requires "Bearer kToken".
+  static std::string why_;
+};
+
+st::GcsTestServer* GcsStoreTest::server_ = nullptr;
+st::GcsTestServer* GcsStoreTest::secured_ = nullptr;
+std::string GcsStoreTest::why_;
+
+TEST_F(GcsStoreTest, WriteStatReadAndStream) {
+  auto store = open(options(test_prefix()));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->describe(), "gs://testbucket/" + test_prefix());
+  put(*store, "runs/r1/result.json", "{\"ok\": true}\n");
+  Result<ObjectInfo> info = store->stat("runs/r1/result.json");
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->path, "runs/r1/result.json");
+  EXPECT_EQ(info->size, 13u);
+  EXPECT_GT(info->mtime_ns, 1'700'000'000'000'000'000);
+  Result<std::string> body = store->read("runs/r1/result.json", 1024);
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  EXPECT_EQ(*body, "{\"ok\": true}\n");
+  EXPECT_EQ(*store->read("runs/r1/result.json", 13), "{\"ok\": true}\n");  // exactly the cap
+  Result<std::string> capped = store->read("runs/r1/result.json", 12);
+  ASSERT_FALSE(capped.ok());
+  EXPECT_EQ(capped.error().code, Errc::too_large);
+  EXPECT_NE(capped.error().message.find("13 bytes"), std::string::npos) << capped.error().message;
+  // A folder is not an object.
+  EXPECT_EQ(store->stat("runs/r1").error().code, Errc::not_found);
+
+  // An object of several read chunks streams whole, and hashes like the original.
+  std::string big(9 * 1024 * 1024 + 123, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);
+  put(*store, "big.bin", big);
+  Result<std::unique_ptr<Reader>> reader = store->open("big.bin");
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ((*reader)->size(), big.size());
+  Result<Hasher> hasher = Hasher::create(DigestAlgorithm::sha256);
+  ASSERT_TRUE(hasher.ok());
+  std::vector<char> block(256 * 1024);
+  Result<std::string> streamed_hash = digest_object(*store, "big.bin", *hasher, block);
+  ASSERT_TRUE(streamed_hash.ok()) << streamed_hash.error().message;
+  EXPECT_EQ(*streamed_hash, *digest_hex(DigestAlgorithm::sha256, big));
+}
+
+TEST_F(GcsStoreTest, AnObjectReplacedWhileBeingReadIsAnErrorNeverAMix) {
+  auto store = open(options(test_prefix()));
+  ASSERT_TRUE(store);
+  put(*store, "big.bin", std::string(5 * 1024 * 1024, 'a'));
+  Result<std::unique_ptr<Reader>> reader = store->open("big.bin");
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  std::vector<char> buffer(1024 * 1024);
+  ASSERT_TRUE((*reader)->read(buffer.data(), buffer.size()).ok());  // the first 4 MiB chunk
+  put(*store, "big.bin", std::string(5 * 1024 * 1024, 'b'));        // a new generation
+  Result<std::size_t> n(0);
+  for (int i = 0; i < 5 && n.ok(); ++i) n = (*reader)->read(buffer.data(), buffer.size());
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.error().code, Errc::io_error);
+  EXPECT_NE(n.error().message.find("changed or was removed"), std::string::npos)
+      << n.error().message;
+}
+
+TEST_F(GcsStoreTest, EmptyObjects) {
+  auto store = open(options(test_prefix()));
+  ASSERT_TRUE(store);
+  put(*store, "empty", "");
+  EXPECT_EQ(store->stat("empty")->size, 0u);
+  Result<std::string> body = store->read("empty", 100);
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  EXPECT_EQ(*body, "");
+  Result<std::unique_ptr<Reader>> reader = store->open("empty");
+  ASSERT_TRUE(reader.ok());
+  char c = 0;
+  EXPECT_EQ(*(*reader)->read(&c, 1), 0u);
+}
+
+TEST_F(GcsStoreTest, MissingObjectIsAbsent) {
+  auto store = open(options(test_prefix()));
+  ASSERT_TRUE(store);
+  for (const char* path : {"nothing/here.json", "x"}) {
+    Result<ObjectInfo> info = store->stat(path);
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().code, Errc::not_found) << info.error().message;
+    EXPECT_NE(info.error().message.find("does not exist"), std::string::npos);
+    Result<std::string> body = store->read(path, 10);
+    ASSERT_FALSE(body.ok());
+    EXPECT_EQ(body.error().code, Errc::not_found) << body.error().message;
+    Result<bool> exists = store->exists(path);
+    ASSERT_TRUE(exists.ok());
+    EXPECT_FALSE(*exists);
+  }
+  EXPECT_TRUE(list_paths(*store, "").empty());
+}
+
+TEST_F(GcsStoreTest, MissingBucketIsNeverAbsent) {
+  GcsOptions o = options("");
+  o.bucket = "no-such-bucket";
+  auto store = open(o);
+  ASSERT_TRUE(store);
+  Result<ObjectInfo> info = store->stat("a.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
+  EXPECT_NE(info.error().message.find("does not exist"), std::string::npos);
+  EXPECT_FALSE(store->exists("a.json").ok());
+  Result<std::string> body = store->read("a.json", 10);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
+  Result<void> listed = store->list("", [](const ObjectInfo&) { return true; });
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().code, Errc::unavailable) << listed.error().message;
+}
+
+TEST_F(GcsStoreTest, TokensAreSentAndAWrongOrMissingOneIsPermissionDenied) {
+  GcsOptions o = options(test_prefix(), secured_->endpoint());
+  o.anonymous = false;
+  o.access_token = kToken;
+  auto good = open(o);
+  ASSERT_TRUE(good);
+  put(*good, "a.json", "{}");
+  EXPECT_EQ(*good->read("a.json", 10), "{}");
+
+  o.access_token = kWrongToken;
+  auto wrong = open(o);
+  ASSERT_TRUE(wrong);
+  Result<ObjectInfo> info = wrong->stat("a.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::permission_denied) << info.error().message;
+  EXPECT_NE(info.error().message.find("HTTP 403"), std::string::npos) << info.error().message;
+  EXPECT_NE(info.error().message.find("the access token option"), std::string::npos);
+  // A missing object behind a refusal is not "absent".
+  Result<bool> exists = wrong->exists("missing.json");
+  ASSERT_FALSE(exists.ok());
+  EXPECT_EQ(exists.error().code, Errc::permission_denied);
+  Result<void> listed = wrong->list("", [](const ObjectInfo&) { return true; });
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().code, Errc::permission_denied);
+  Result<void> written = wrong->write_atomic("m/.failed", "{}");
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().code, Errc::permission_denied);
+  for (const std::string& m : {info.error().message, exists.error().message, listed.error().message,
+                               written.error().message}) {
+    EXPECT_EQ(m.find(kWrongToken), std::string::npos) << m;
+    EXPECT_EQ(m.find("WRONG-SECRET"), std::string::npos) << m;
+  }
+
+  o.access_token.clear();
+  o.anonymous = true;
+  auto anonymous = open(o);
+  ASSERT_TRUE(anonymous);
+  Result<std::string> body = anonymous->read("a.json", 10);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.error().code, Errc::permission_denied) << body.error().message;
+  EXPECT_NE(body.error().message.find("HTTP 401"), std::string::npos) << body.error().message;
+}
+
+TEST_F(GcsStoreTest, ListingStreamsPageByPage) {
+  auto store = open(options(test_prefix()));
+  ASSERT_TRUE(store);
+  const std::vector<std::string> keys = {"a/1", "a/2", "a/b/3", "a0", "b", "c/d/e/f", "c/z", "d"};
+  for (const std::string& k : keys) put(*store, k, k);
+  // Count the requests through a proxy: 8 keys at 3 per page are 3 pages.
+  st::FaultProxy proxy(server_->port());
+  GcsOptions paged = options(test_prefix(), proxy.endpoint());
+  paged.list_page_keys = 3;
+  auto proxied = open(paged);
+  EXPECT_EQ(list_paths(*proxied, ""), keys);
+  EXPECT_EQ(proxy.requests(), 3);
+  EXPECT_EQ(list_paths(*proxied, "a/"), (std::vector<std::string>{"a/1", "a/2", "a/b/3"}));
+  EXPECT_EQ(list_paths(*proxied, "a"), (std::vector<std::string>{"a/1", "a/2", "a/b/3", "a0"}));
+  // Stopping early stops fetching pages.
+  const int before = proxy.requests();
+  int seen = 0;
+  ASSERT_TRUE(proxied->list("", [&](const ObjectInfo&) { return ++seen < 2; }).ok());
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(proxy.requests(), before + 1);
+  ObjectInfo first;
+  ASSERT_TRUE(store
+                  ->list("c/",
+                         [&](const ObjectInfo& i) {
+                           first = i;
+                           return false;
+                         })
+                  .ok());
+  EXPECT_EQ(first.path, "c/d/e/f");
+  EXPECT_EQ(first.size, 7u);
+  EXPECT_GT(first.mtime_ns, 0);
+}
+
+TEST_F(GcsStoreTest, ListLevelMergesFoldersAndObjectsInOrderAcrossPages) {
+  GcsOptions o = options(test_prefix());
+  o.list_page_keys = 2;
+  auto store = open(o);
+  ASSERT_TRUE(store);
+  for (const std::string k : {"a-b", "a/x", "a/y/z", "a0", "b/c", "b/d", "e"}) put(*store, k, k);
+  auto level = [&](const std::string& folder) {
+    std::vector<std::string> seen;
+    Result<void> ok = store->list_level(folder, [&](const ListEntry& e) {
+      seen.push_back(e.name + (e.is_folder ? "/" : "") + "=" + e.path);
+      if (!e.is_folder) {
+        EXPECT_EQ(e.info.size, e.path.size());
+      }
+      return true;
+    });
+    EXPECT_TRUE(ok.ok()) << ok.error().message;
+    return seen;
+  };
+  EXPECT_EQ(level(""), (std::vector<std::string>{"a-b=a-b", "a/=a", "a0=a0", "b/=b", "e=e"}));
+  EXPECT_EQ(level("a"), (std::vector<std::string>{"x=a/x", "y/=a/y"}));
+  EXPECT_TRUE(level("missing").empty());
+}
+
+TEST_F(GcsStoreTest, KeysWithSpacesUnicodeAndReservedCharacters) {
+  auto store = open(options(test_prefix() + "/caf\xC3\xA9 root"));
+  ASSERT_TRUE(store);
+  const std::vector<std::string> keys = {
+      "a+b=c&d.txt",
+      "per%20cent.txt",
+      "quote'\"<>?#.txt",
+      "sp ace/x y.json",
+      "tilde~semi;colon:.json",
+      "\xC3\xBC"
+      "n\xC3\xAF"
+      "code \xE2\x9C\x93.json",
+  };
+  for (const std::string& k : keys) put(*store, k, "body of " + k);
+  for (const std::string& k : keys) {
+    Result<std::string> body = store->read(k, 1000);
+    ASSERT_TRUE(body.ok()) << k << ": " << body.error().message;
+    EXPECT_EQ(*body, "body of " + k);
+    EXPECT_EQ(store->stat(k)->size, k.size() + 8);
+  }
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(list_paths(*store, ""), sorted);
+}
+
+TEST_F(GcsStoreTest, ARootPrefixIsAFolderNotAStringPrefix) {
+  auto p1 = open(options(test_prefix() + "/p1"));
+  auto p10 = open(options(test_prefix() + "/p10"));
+  ASSERT_TRUE(p1 && p10);
+  put(*p1, "x", "1");
+  put(*p10, "y", "2");
+  EXPECT_EQ(list_paths(*p1, ""), std::vector<std::string>{"x"});
+  EXPECT_FALSE(*p1->exists("y"));
+}
+
+TEST(GcsUri, ParsesAndRefuses) {
+  Result<GcsLocation> l = parse_gs_uri("gs://my_bucket.example/runs/2026/");
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(l->bucket, "my_bucket.example");
+  EXPECT_EQ(l->prefix, "runs/2026");
+  for (const char* bad :
+       {"s3://bucket", "gs://", "gs://Bucket", "gs://b", "gs://bucket/a/../b", "gs://bucket//x"}) {
+    Result<GcsLocation> r = parse_gs_uri(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;
+    }
+  }
+  StoreOptions so;
+  so.gcs = GcsOptions();
+  so.gcs.anonymous = true;
+  Result<std::unique_ptr<Store>> store = open_store("gs://bucket-a/p", so);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ((*store)->describe(), "gs://bucket-a/p");
+  so.gcs_api = GcsApi::s3;
+  so.s3.access_key_id = "GOOG1EKEY";
+  so.s3.secret_access_key = "secret";
+  store = open_store("gs://bucket-a/p", so);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ((*store)->describe(), "gs://bucket-a/p");
+}
+
+// ---- faults, through the proxy ----------------------------------------------------------------
+
+class GcsFaultTest : public GcsStoreTest {
+ protected:
+  void SetUp() override {
+    GcsStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    direct_ = open(options(test_prefix()));
+    put(*direct_, "doc.json", kBody);
+    proxy_ = std::make_unique<st::FaultProxy>(server_->port());
+  }
+  std::unique_ptr<Store> via_proxy(GcsOptions o = {}) {
+    if (o.bucket.empty()) o = options(test_prefix());
+    o.endpoint = proxy_->endpoint();
+    return open(o);
+  }
+  static constexpr const char* kBody = "{\"scene_id\": \"kitchen_001\", \"rows\": 1234567}\n";
+  std::unique_ptr<Store> direct_;
+  std::unique_ptr<st::FaultProxy> proxy_;
+};
+
+TEST_F(GcsFaultTest, TransientErrorsAreRetried) {
+  auto store = via_proxy();
+  for (int status : {503, 500, 429}) {
+    proxy_->inject(Fault::status, 3, status);
+    const int before = proxy_->requests();
+    Result<std::string> body = store->read("doc.json", 1000);
+    ASSERT_TRUE(body.ok()) << status << ": " << body.error().message;
+    EXPECT_EQ(*body, kBody);
+    EXPECT_EQ(proxy_->requests() - before, 4) << status;
+  }
+  proxy_->inject(Fault::reset, 2);
+  EXPECT_EQ(*store->read("doc.json", 1000), kBody);
+  proxy_->inject(Fault::truncate, 2);
+  EXPECT_EQ(*store->read("doc.json", 1000), kBody);
+  proxy_->inject(Fault::status, 2, 503);
+  EXPECT_TRUE(store->stat("doc.json").ok());
+  proxy_->inject(Fault::status, 2, 503);
+  EXPECT_TRUE(store->write_atomic("again.json", "x").ok());
+  proxy_->inject(Fault::status, 2, 503);
+  EXPECT_EQ(list_paths(*store, "").size(), 2u);
+}
+
+TEST_F(GcsFaultTest, A503StormIsCouldNotBeEvaluatedNeverAbsent) {
+  auto store = via_proxy();
+  proxy_->inject(Fault::status, -1, 503);
+  Result<ObjectInfo> info = store->stat("doc.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
+  EXPECT_NE(info.error().message.find("after 6 attempts"), std::string::npos)
+      << info.error().message;
+  EXPECT_EQ(proxy_->requests(), 6);  // 1 + 5 retries
+  Result<bool> exists = store->exists("missing.json");
+  ASSERT_FALSE(exists.ok());
+  EXPECT_EQ(exists.error().code, Errc::unavailable);
+  Result<void> listed = store->list("", [](const ObjectInfo&) { return true; });
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().code, Errc::unavailable);
+  Result<void> written = store->write_atomic("m/.failed", "{}");
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().code, Errc::unavailable);
+}
+
+// A 404 for an object is "absent" only once a listing has shown the bucket exists: when that
+// listing is refused, the 404 is no verdict. (A scripted server: GET 404, the listing 403.)
+TEST(GcsBucketConfirmation, A404IsAbsentOnlyWhenTheBucketIsConfirmed) {
+  st::HttpTarget fake;
+  const std::string not_found =
+      "{\"error\":{\"code\":404,\"message\":\"No such object: testbucket/p/x\","
+      "\"errors\":[{\"reason\":\"notFound\"}]}}";
+  fake.json("/storage/v1/b/testbucket/o/p%2Fx", not_found, 404);
+  fake.json("/storage/v1/b/testbucket/o",
+            "{\"error\":{\"code\":403,\"message\":\"caller does not have "
+            "storage.objects.list access\",\"errors\":[{\"reason\":\"forbidden\"}]}}",
+            403);
+  GcsOptions o;
+  o.bucket = "testbucket";
+  o.prefix = "p";
+  o.endpoint = fake.url("");
+  o.anonymous = true;
+  Result<std::unique_ptr<Store>> store = open_gcs_store(o);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Result<bool> exists = (*store)->exists("x");
+  ASSERT_FALSE(exists.ok()) << "a 404 was taken for absent without knowing the bucket exists";
+  EXPECT_EQ(exists.error().code, Errc::permission_denied) << exists.error().message;
+  EXPECT_NE(exists.error().message.find("cannot be told from a missing bucket"), std::string::npos)
+      << exists.error().message;
+  EXPECT_EQ(fake.count("/storage/v1/b/testbucket/o"), 1u);
+
+  fake.json("/storage/v1/b/testbucket/o", "{\"kind\":\"storage#objects\"}", 200);
+  exists = (*store)->exists("x");
+  ASSERT_TRUE(exists.ok()) << exists.error().message;
+  EXPECT_FALSE(*exists);
+  // Confirmed once per store.
+  EXPECT_FALSE(*(*store)->exists("x"));
+  EXPECT_EQ(fake.count("/storage/v1/b/testbucket/o"), 2u);
+}
+
+TEST_F(GcsFaultTest, OtherClientErrorsAreNotRetried) {
+  auto store = via_proxy();
+  proxy_->inject(Fault::status, -1, 400);
+  Result<std::string> body = store->read("doc.json", 1000);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.error().code, Errc::io_error) << body.error().message;
+  EXPECT_EQ(proxy_->requests(), 1);
+  proxy_->inject(Fault::status, -1, 403);
+  Result<ObjectInfo> info = store->stat("doc.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::permission_denied);
+  EXPECT_EQ(proxy_->requests(), 2);
+}
+
+TEST_F(GcsFaultTest, TruncatedBodiesAreTransportErrorsNeverShortFiles) {
+  auto store = via_proxy();
+  proxy_->inject(Fault::truncate, -1);
+  Result<std::string> body = store->read("doc.json", 1000);
+  ASSERT_FALSE(body.ok()) << "a short file was returned: " << *body;
+  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
+  EXPECT_NE(body.error().message.find("transport error"), std::string::npos)
+      << body.error().message;
+  Result<ObjectInfo> info = store->stat("doc.json");  // a truncated metadata document
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
+  proxy_->inject(Fault::none, 0);
+  Result<std::unique_ptr<Reader>> reader = store->open("doc.json");
+  ASSERT_TRUE(reader.ok());
+  proxy_->inject(Fault::truncate, -1);
+  char buffer[4096];
+  Result<std::size_t> n = (*reader)->read(buffer, sizeof buffer);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.error().code, Errc::unavailable);
+}
+
+TEST_F(GcsFaultTest, ResetStormsStallsAndUnreachableEndpointsAreUnavailable) {
+  auto store = via_proxy();
+  proxy_->inject(Fault::reset, -1);
+  Result<ObjectInfo> info = store->stat("doc.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
+
+  GcsOptions o = options(test_prefix());
+  o.retry.max_retries = 1;
+  auto stalling = via_proxy(o);
+  proxy_->inject(Fault::stall, -1);
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::string> body = stalling->read("doc.json", 1000);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+
+  auto unreachable =
+      open(options(test_prefix(), "http://127.0.0.1:" + std::to_string(st::free_port())));
+  Result<bool> exists = unreachable->exists("doc.json");
+  ASSERT_FALSE(exists.ok());
+  EXPECT_EQ(exists.error().code, Errc::unavailable) << exists.error().message;
+  EXPECT_NE(exists.error().message.find("transport error"), std::string::npos);
+}
+
+// ---- the access-token chain -------------------------------------------------------------------
+
+class GcsTokenTest : public ::testing::Test {
+ protected:
+  GcsTokenTest() {
+    // A machine that is not GCE, whatever this one is.
+    dir_.write("product_name", "Standard PC (Q35 + ICH9, 2009)\n");
+    base_.dmi_product_name = dir_ / "product_name";
+    base_.metadata_host = "127.0.0.1:" + std::to_string(metadata_.port());
+    base_.retry.initial_backoff = 5ms;
+    base_.retry.max_backoff = 20ms;
+    metadata_.json("/computeMetadata/v1/instance/service-accounts/default/token",
+                   "{\"access_token\":\"ya29.FROM-METADATA\",\"expires_in\":3599,"
+                   "\"token_type\":\"Bearer\"}");
+  }
+  /// A fake gcloud in bin/ that prints `token` (or fails with `error`), counting its runs.
+  std::string fake_gcloud(const std::string& token, const std::string& error = "",
+                          int sleep_seconds = 0) {
+    const std::string count = (dir_ / "gcloud-runs").string();
+    std::string script = "#!/bin/sh\necho run >> '" + count + "'\n";
+    // exec: the kill on timeout reaches the sleeping process itself, leaving nothing behind.
+    if (sleep_seconds > 0) script += "exec sleep " + std::to_string(sleep_seconds) + "\n";
+    script += "[ \"$1 $2\" = 'auth print-access-token' ] || { echo bad args >&2; exit 2; }\n";
+    script += error.empty() ? "echo '" + token + "'\n" : "echo '" + error + "' >&2\nexit 1\n";
+    dir_.write("bin/gcloud", script);
+    ::chmod((dir_ / "bin/gcloud").c_str(), 0755);
+    return (dir_ / "bin").string();
+  }
+  int gcloud_runs() const {
+    const std::string text = st::slurp(dir_ / "gcloud-runs");
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  }
+  Result<std::string> token_with(std::map<std::string, std::string> env,
+                                 std::string* source = nullptr) {
+    GcsOptions o = base_;
+    o.env = env_of(std::move(env));
+    Result<std::unique_ptr<gcs::TokenProvider>> p = gcs::TokenProvider::create(o, false);
+    if (!p) return std::move(p).error();
+    Result<std::string> token = (*p)->token();
+    if (source != nullptr) *source = (*p)->source();
+    return token;
+  }
+
+  st::ScratchDir dir_;
+  st::HttpTarget metadata_;
+  GcsOptions base_;
+};
+
+TEST_F(GcsTokenTest, OptionBeatsEnvBeatsFileBeatsGcloud) {
+  dir_.write("token", "  ya29.FROM-FILE\n");
+  const std::string bin = fake_gcloud("ya29.FROM-GCLOUD");
+  std::map<std::string, std::string> env = {
+      {"GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.FROM-ENV"},
+      {"GOOGLE_OAUTH_ACCESS_TOKEN_FILE", (dir_ / "token").string()},
+      {"PATH", bin},
+      {"GCE_METADATA_HOST", base_.metadata_host}};
+  base_.access_token = "ya29.FROM-OPTION";
+  std::string source;
+  EXPECT_EQ(*token_with(env, &source), "ya29.FROM-OPTION");
+  base_.access_token.clear();
+  EXPECT_EQ(*token_with(env, &source), "ya29.FROM-ENV");
+  EXPECT_EQ(source, "the token in GOOGLE_OAUTH_ACCESS_TOKEN");
+  env.erase("GOOGLE_OAUTH_ACCESS_TOKEN");
+  EXPECT_EQ(*token_with(env, &source), "ya29.FROM-FILE");
+  EXPECT_NE(source.find("GOOGLE_OAUTH_ACCESS_TOKEN_FILE"), std::string::npos) << source;
+  EXPECT_EQ(gcloud_runs(), 0);  // never run while a file has the token
+  env.erase("GOOGLE_OAUTH_ACCESS_TOKEN_FILE");
+  EXPECT_EQ(*token_with(env, &source), "ya29.FROM-GCLOUD");
+  EXPECT_NE(source.find("gcloud"), std::string::npos) << source;
+  EXPECT_EQ(gcloud_runs(), 1);
+  EXPECT_EQ(metadata_.seen().size(), 0u);  // gcloud answered: the metadata server is not asked
+  env.erase("PATH");
+  EXPECT_EQ(*token_with(env, &source), "ya29.FROM-METADATA");
+  EXPECT_NE(source.find("GCE_METADATA_HOST"), std::string::npos) << source;
+  ASSERT_EQ(metadata_.seen().size(), 1u);
+  EXPECT_EQ(metadata_.seen()[0].headers["metadata-flavor"], "Google");
+}
+
+TEST_F(GcsTokenTest, TheOptionFileBeatsTheEnvironmentsFileAndANamedFileMustBeReadable) {
+  dir_.write("a", "ya29.A\n");
+  dir_.write("b", "ya29.B\n");
+  base_.token_file = dir_ / "a";
+  EXPECT_EQ(*token_with({{"GOOGLE_OAUTH_ACCESS_TOKEN_FILE", (dir_ / "b").string()}}), "ya29.A");
+  base_.token_file = dir_ / "missing";
+  Result<std::string> missing = token_with({});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::not_found) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("token file"), std::string::npos);
+  // A broken token is refused without being quoted.
+  dir_.write("broken", "ya29.SECRET PART\nsecond line\n");
+  base_.token_file = dir_ / "broken";
+  Result<std::string> broken = token_with({});
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.error().message.find("SECRET"), std::string::npos) << broken.error().message;
+  dir_.write("empty", "\n");
+  base_.token_file = dir_ / "empty";
+  EXPECT_FALSE(token_with({}).ok());
+}
+
+TEST_F(GcsTokenTest, TheMetadataServerIsNeverProbedUnlessNamedOrOnGce) {
+  // Not GCE, no GCE_METADATA_HOST, no gcloud: nothing to try, and nothing contacted.
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::string> none = token_with({{"PATH", (dir_ / "nowhere").string()}});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, Errc::permission_denied);
+  const std::string& m = none.error().message;
+  for (const char* tried : {"GOOGLE_OAUTH_ACCESS_TOKEN (not set)", "a token file",
+                            "gcloud (not on PATH)", "not asked: GCE_METADATA_HOST is not set"}) {
+    EXPECT_NE(m.find(tried), std::string::npos) << tried << " in " << m;
+  }
+  EXPECT_EQ(metadata_.seen().size(), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // A failing gcloud does not make the chain probe a metadata server it may not ask.
+  const std::string bin = fake_gcloud("",
+                                      "ERROR: (gcloud.auth.print-access-token) You do not "
+                                      "currently have an active account selected.");
+  Result<std::string> failed = token_with({{"PATH", bin}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, Errc::permission_denied);
+  EXPECT_NE(failed.error().message.find("active account"), std::string::npos)
+      << failed.error().message;
+  EXPECT_NE(failed.error().message.find("not asked"), std::string::npos);
+  EXPECT_EQ(metadata_.seen().size(), 0u);
+  // The same machine saying it is GCE: the default metadata host is asked (here the fake).
+  dir_.write("product_name", "Google Compute Engine\n");
+  std::string source;
+  EXPECT_EQ(*token_with({}, &source), "ya29.FROM-METADATA");
+  EXPECT_NE(source.find("Google Compute Engine"), std::string::npos) << source;
+  EXPECT_EQ(metadata_.seen().size(), 1u);
+}
+
+TEST_F(GcsTokenTest, AFailingGcloudIsAskedOnceAndASlowOneIsKilled) {
+  const std::string bin = fake_gcloud("", "ERROR: not logged in");
+  GcsOptions o = base_;
+  o.env = env_of({{"PATH", bin}});
+  Result<std::unique_ptr<gcs::TokenProvider>> p = gcs::TokenProvider::create(o, false);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE((*p)->token().ok());
+  EXPECT_EQ(gcloud_runs(), 1);
+
+  fake_gcloud("ya29.SLOW", "", 20);
+  o.gcloud_timeout = 1s;
+  p = gcs::TokenProvider::create(o, false);
+  ASSERT_TRUE(p.ok());
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::string> slow = (*p)->token();
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code, Errc::unavailable) << slow.error().message;
+  EXPECT_NE(slow.error().message.find("did not finish within 1 s"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(GcsTokenTest, AnUnreachableMetadataServerIsUnavailable) {
+  Result<std::string> token =
+      token_with({{"GCE_METADATA_HOST", "127.0.0.1:" + std::to_string(st::free_port())}});
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().code, Errc::unavailable) << token.error().message;
+  metadata_.json("/computeMetadata/v1/instance/service-accounts/default/token", "{}", 200);
+  token = token_with({{"GCE_METADATA_HOST", base_.metadata_host}});
+  ASSERT_FALSE(token.ok());
+  EXPECT_NE(token.error().message.find("no access_token"), std::string::npos);
+}
+
+TEST_F(GcsTokenTest, ATestServerNeedsNoToken) {
+  GcsOptions o = base_;
+  o.env = env_of(
+      {{"STORAGE_EMULATOR_HOST", "127.0.0.1:4443"}, {"GCE_METADATA_HOST", base_.metadata_host}});
+  Result<gcs::Endpoint> endpoint = gcs::resolve_endpoint(o);
+  ASSERT_TRUE(endpoint.ok());
+  EXPECT_EQ(endpoint->url, "http://127.0.0.1:4443");
+  EXPECT_TRUE(endpoint->emulator);
+  Result<std::unique_ptr<gcs::TokenProvider>> p = gcs::TokenProvider::create(o, true);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*(*p)->token(), "");
+  EXPECT_EQ(metadata_.seen().size(), 0u);
+  o.env = env_of({});
+  endpoint = gcs::resolve_endpoint(o);
+  EXPECT_EQ(endpoint->url, "https://storage.googleapis.com");
+  o.endpoint = "ftp://x";
+  EXPECT_FALSE(gcs::resolve_endpoint(o).ok());
+}
+
+// The chain end to end: the token a fake gcloud prints is what the server receives.
+TEST_F(GcsStoreTest, TheTokenFromGcloudReachesTheServer) {
+  st::ScratchDir bin;
+  bin.write("gcloud", std::string("#!/bin/sh\necho ") + kToken + "\n");
+  ::chmod((bin / "gcloud").c_str(), 0755);
+  st::ScratchDir dmi;
+  dmi.write("product_name", "Standard PC\n");
+  GcsOptions o = options(test_prefix(), secured_->endpoint());
+  o.anonymous = false;
+  o.dmi_product_name = dmi / "product_name";
+  o.env = env_of({{"PATH", bin.path().string()}});
+  auto store = open(o);
+  ASSERT_TRUE(store);
+  put(*store, "via-gcloud.json", "{}");
+  EXPECT_TRUE(*store->exists("via-gcloud.json"));
+}
+
+// ---- the driver -------------------------------------------------------------------------------
+
+class GcsDriverTest : public GcsStoreTest {
+ protected:
+  st::DriverRun run(const std::string& args, const std::string& env) {
+    return st::run_driver(args, "env -i HOME='" + home_.path().string() + "' " + env);
+  }
+  static std::string emulator(const st::GcsTestServer* server) {
+    return "STORAGE_EMULATOR_HOST=127.0.0.1:" + std::to_string(server->port());
+  }
+  st::ScratchDir home_;
+};
+
+TEST_F(GcsDriverTest, ForbiddenBucketIsExit3AndNoSecretAnywhere) {
+  st::ScratchDir out;
+  const std::string report = (out / "report.json").string();
+  st::DriverRun r = run("preflight --root gs://testbucket/" + test_prefix() +
+                            " --scene-id kitchen_001 --consumer training --report-json '" + report +
+                            "' --junit '" + (out / "junit.xml").string() + "'",
+                        emulator(secured_) + " GOOGLE_OAUTH_ACCESS_TOKEN=" + kWrongToken);
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("refused: HTTP 403"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GOOGLE_OAUTH_ACCESS_TOKEN"), std::string::npos) << r.out;
+  EXPECT_FALSE(st::slurp(report).empty());
+  for (const std::string& text : {r.out, r.err, st::slurp(report), st::slurp(out / "junit.xml")}) {
+    EXPECT_EQ(text.find("WRONG-SECRET"), std::string::npos);
+  }
+}
+
+TEST_F(GcsDriverTest, UnreachableEndpointIsExit3WithAClearMessage) {
+  const int closed = st::free_port();
+  const auto start = std::chrono::steady_clock::now();
+  st::DriverRun r =
+      run("preflight --root gs://testbucket/x --scene-id kitchen_001 --consumer training "
+          "--io-retries 2",
+          "STORAGE_EMULATOR_HOST=127.0.0.1:" + std::to_string(closed));
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("transport error"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(closed)), std::string::npos) << r.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+}
+
+// The same empty prefix blocks the preflight (exit 1, marker written into the bucket) when the
+// bucket answers, and is no verdict (exit 3), with no marker, while it answers only 503.
+TEST_F(GcsDriverTest, A503StormIsExit3NeverMissing) {
+  st::FaultProxy proxy(server_->port());
+  proxy.inject(Fault::status, -1, 503);
+  const std::string args = "preflight --root gs://testbucket/" + test_prefix() +
+                           " --scene-id kitchen_001 --consumer training --io-retries 1";
+  const std::string env = "STORAGE_EMULATOR_HOST=" + proxy.endpoint();
+  st::DriverRun r = run(args, env);
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("HTTP 503"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
+  proxy.inject(Fault::none, 0);
+  r = run(args, env);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("Wrote failure marker scenes/kitchen_001/training/.failed"),
+            std::string::npos)
+      << r.out;
+  auto store = open(options(test_prefix()));
+  Result<std::string> marker = store->read("scenes/kitchen_001/training/.failed", 100000);
+  ASSERT_TRUE(marker.ok()) << marker.error().message;
+  EXPECT_NE(marker->find("quality_artifacts_missing"), std::string::npos) << *marker;
+}
+
+TEST_F(GcsDriverTest, ATokenFileOptionIsUsed) {
+  home_.write("token", std::string(kToken) + "\n");
+  st::DriverRun r = run("preflight --root gs://testbucket/" + test_prefix() +
+                            " --scene-id kitchen_001 --consumer training --gcs-token-file '" +
+                            (home_ / "token").string() + "'",
+                        emulator(secured_));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;  // nothing there: blocked, marker written
+  EXPECT_NE(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("GCS-SECRET"), std::string::npos);
+}
+
+TEST_F(GcsDriverTest, UsageErrorsAreExit2) {
+  // Google's endpoint and no token source at all: refused before anything runs.
+  st::DriverRun r = run("preflight --root gs://testbucket/x --scene-id s --consumer training", "");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("no GCS access token: tried"), std::string::npos) << r.err;
+  r = run("preflight --root gs://Bad_Bucket --scene-id s --consumer training", emulator(server_));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not a valid bucket name"), std::string::npos) << r.err;
+  r = run("preflight --root gs://testbucket --scene-id s --consumer training --gcs-api xml",
+          emulator(server_));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--gcs-api must be json or s3"), std::string::npos) << r.err;
+  r =
+      run("preflight --root gs://testbucket --scene-id s --consumer training --gcs-token-file "
+          "/nonexistent/token",
+          "");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/token"), std::string::npos) << r.err;
+  r = run("run --help", "");
+  EXPECT_NE(r.out.find("--gcs-api"), std::string::npos);
+  EXPECT_NE(r.out.find("gs://BUCKET"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stagecheck
