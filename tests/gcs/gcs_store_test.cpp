@@ -1,7 +1,9 @@
 // The GCS JSON-API store against our GCS test server on loopback (tests/support/
-// gcs_test_server.py, started once per suite; no GCS emulator runs here), through a
-// fault-injecting proxy; the access-token chain with a fake gcloud and a fake metadata server;
-// then the driver with `--root gs://...`: exit codes, messages, and tokens that never appear.
+// gcs_test_server.py, started once per suite; no GCS emulator runs here): the bucket store
+// contract (tests/support/bucket_store_contract.hpp, also through the fault-injecting proxy),
+// tokens sent and refused, the access-token chain with a fake gcloud and a fake metadata
+// server, then the driver with `--root gs://...`: exit codes, messages, and tokens that never
+// appear.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -18,7 +20,7 @@
 #include <stagecheck/gcs_store.hpp>
 #include <stagecheck/open_store.hpp>
 
-#include "fault_proxy.hpp"
+#include "bucket_store_contract.hpp"
 #include "gcs/token.hpp"
 #include "gcs_test_server.hpp"
 #include "http_target.hpp"
@@ -43,6 +45,60 @@ EnvLookup env_of(std::map<std::string, std::string> vars) {
   };
 }
 
+/// Options for a GCS test server at `endpoint`: no token, fast retries, a short idle timeout.
+GcsOptions test_server_options(const std::string& endpoint, const std::string& prefix) {
+  GcsOptions o;
+  o.bucket = st::GcsTestServer::kBucket;
+  o.prefix = prefix;
+  o.endpoint = endpoint;
+  o.anonymous = true;
+  o.retry.initial_backoff = 5ms;
+  o.retry.max_backoff = 40ms;
+  o.idle_timeout = 1s;
+  o.connect_timeout = 2000ms;
+  return o;
+}
+
+/// Opens a store, failing the test if it cannot.
+std::unique_ptr<Store> open_or_fail(const GcsOptions& o) {
+  Result<std::unique_ptr<Store>> store = open_gcs_store(o);
+  EXPECT_TRUE(store.ok()) << store.error().message;
+  return store ? std::move(*store) : nullptr;
+}
+
+/// The contract's backend: gs://testbucket on a GCS test server of its own.
+struct GcsBackend {
+  static constexpr const char* kNoVersionPinning = nullptr;  // ifGenerationMatch is honoured
+  static inline std::unique_ptr<st::GcsTestServer> server;
+  static bool start(std::string& why) {
+    return (server = st::GcsTestServer::start(why)) != nullptr;
+  }
+  static void stop() { server.reset(); }
+  static int port() { return server->port(); }
+  static std::string root(const std::string& prefix) { return "gs://testbucket/" + prefix; }
+  static std::unique_ptr<Store> open(const st::BucketSettings& s) {
+    GcsOptions o =
+        test_server_options(s.endpoint.empty() ? server->endpoint() : s.endpoint, s.prefix);
+    if (!s.bucket.empty()) o.bucket = s.bucket;
+    o.list_page_keys = s.page_keys;
+    o.retry.max_retries = s.max_retries;
+    return open_or_fail(o);
+  }
+  static std::string driver_env(const std::string& endpoint) {
+    return "STORAGE_EMULATOR_HOST=" + (endpoint.empty() ? server->endpoint() : endpoint);
+  }
+};
+
+}  // namespace
+}  // namespace stagecheck
+
+namespace stagecheck::testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Gcs, BucketStoreContract, stagecheck::GcsBackend);
+}  // namespace stagecheck::testing
+
+namespace stagecheck {
+namespace {
+
 class GcsStoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -61,38 +117,12 @@ class GcsStoreTest : public ::testing::Test {
 
   /// Options for the open test server (or `endpoint`), with fast retries.
   static GcsOptions options(const std::string& prefix, const std::string& endpoint = "") {
-    GcsOptions o;
-    o.bucket = st::GcsTestServer::kBucket;
-    o.prefix = prefix;
-    o.endpoint = endpoint.empty() ? server_->endpoint() : endpoint;
-    o.anonymous = true;
-    o.retry.initial_backoff = 5ms;
-    o.retry.max_backoff = 40ms;
-    o.idle_timeout = 1s;
-    o.connect_timeout = 2000ms;
-    return o;
+    return test_server_options(endpoint.empty() ? server_->endpoint() : endpoint, prefix);
   }
-  static std::unique_ptr<Store> open(const GcsOptions& o) {
-    Result<std::unique_ptr<Store>> store = open_gcs_store(o);
-    EXPECT_TRUE(store.ok()) << store.error().message;
-    return store ? std::move(*store) : nullptr;
-  }
+  static std::unique_ptr<Store> open(const GcsOptions& o) { return open_or_fail(o); }
   static std::string test_prefix() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     return std::string("t/") + info->test_suite_name() + "/" + info->name();
-  }
-  static void put(Store& store, const std::string& path, const std::string& data) {
-    Result<void> ok = store.write_atomic(path, data);
-    ASSERT_TRUE(ok.ok()) << path << ": " << ok.error().message;
-  }
-  static std::vector<std::string> list_paths(const Store& store, const std::string& prefix) {
-    std::vector<std::string> out;
-    Result<void> ok = store.list(prefix, [&](const ObjectInfo& info) {
-      out.push_back(info.path);
-      return true;
-    });
-    EXPECT_TRUE(ok.ok()) << ok.error().message;
-    return out;
   }
 
   static st::GcsTestServer* server_;
@@ -104,116 +134,13 @@ st::GcsTestServer* GcsStoreTest::server_ = nullptr;
 st::GcsTestServer* GcsStoreTest::secured_ = nullptr;
 std::string GcsStoreTest::why_;
 
-TEST_F(GcsStoreTest, WriteStatReadAndStream) {
-  auto store = open(options(test_prefix()));
-  ASSERT_TRUE(store);
-  EXPECT_EQ(store->describe(), "gs://testbucket/" + test_prefix());
-  put(*store, "runs/r1/result.json", "{\"ok\": true}\n");
-  Result<ObjectInfo> info = store->stat("runs/r1/result.json");
-  ASSERT_TRUE(info.ok()) << info.error().message;
-  EXPECT_EQ(info->path, "runs/r1/result.json");
-  EXPECT_EQ(info->size, 13u);
-  EXPECT_GT(info->mtime_ns, 1'700'000'000'000'000'000);
-  Result<std::string> body = store->read("runs/r1/result.json", 1024);
-  ASSERT_TRUE(body.ok()) << body.error().message;
-  EXPECT_EQ(*body, "{\"ok\": true}\n");
-  EXPECT_EQ(*store->read("runs/r1/result.json", 13), "{\"ok\": true}\n");  // exactly the cap
-  Result<std::string> capped = store->read("runs/r1/result.json", 12);
-  ASSERT_FALSE(capped.ok());
-  EXPECT_EQ(capped.error().code, Errc::too_large);
-  EXPECT_NE(capped.error().message.find("13 bytes"), std::string::npos) << capped.error().message;
-  // A folder is not an object.
-  EXPECT_EQ(store->stat("runs/r1").error().code, Errc::not_found);
-
-  // An object of several read chunks streams whole, and hashes like the original.
-  std::string big(9 * 1024 * 1024 + 123, '\0');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);
-  put(*store, "big.bin", big);
-  Result<std::unique_ptr<Reader>> reader = store->open("big.bin");
-  ASSERT_TRUE(reader.ok()) << reader.error().message;
-  EXPECT_EQ((*reader)->size(), big.size());
-  Result<Hasher> hasher = Hasher::create(DigestAlgorithm::sha256);
-  ASSERT_TRUE(hasher.ok());
-  std::vector<char> block(256 * 1024);
-  Result<std::string> streamed_hash = digest_object(*store, "big.bin", *hasher, block);
-  ASSERT_TRUE(streamed_hash.ok()) << streamed_hash.error().message;
-  EXPECT_EQ(*streamed_hash, *digest_hex(DigestAlgorithm::sha256, big));
-}
-
-TEST_F(GcsStoreTest, AnObjectReplacedWhileBeingReadIsAnErrorNeverAMix) {
-  auto store = open(options(test_prefix()));
-  ASSERT_TRUE(store);
-  put(*store, "big.bin", std::string(5 * 1024 * 1024, 'a'));
-  Result<std::unique_ptr<Reader>> reader = store->open("big.bin");
-  ASSERT_TRUE(reader.ok()) << reader.error().message;
-  std::vector<char> buffer(1024 * 1024);
-  ASSERT_TRUE((*reader)->read(buffer.data(), buffer.size()).ok());  // the first 4 MiB chunk
-  put(*store, "big.bin", std::string(5 * 1024 * 1024, 'b'));        // a new generation
-  Result<std::size_t> n(0);
-  for (int i = 0; i < 5 && n.ok(); ++i) n = (*reader)->read(buffer.data(), buffer.size());
-  ASSERT_FALSE(n.ok());
-  EXPECT_EQ(n.error().code, Errc::io_error);
-  EXPECT_NE(n.error().message.find("changed or was removed"), std::string::npos)
-      << n.error().message;
-}
-
-TEST_F(GcsStoreTest, EmptyObjects) {
-  auto store = open(options(test_prefix()));
-  ASSERT_TRUE(store);
-  put(*store, "empty", "");
-  EXPECT_EQ(store->stat("empty")->size, 0u);
-  Result<std::string> body = store->read("empty", 100);
-  ASSERT_TRUE(body.ok()) << body.error().message;
-  EXPECT_EQ(*body, "");
-  Result<std::unique_ptr<Reader>> reader = store->open("empty");
-  ASSERT_TRUE(reader.ok());
-  char c = 0;
-  EXPECT_EQ(*(*reader)->read(&c, 1), 0u);
-}
-
-TEST_F(GcsStoreTest, MissingObjectIsAbsent) {
-  auto store = open(options(test_prefix()));
-  ASSERT_TRUE(store);
-  for (const char* path : {"nothing/here.json", "x"}) {
-    Result<ObjectInfo> info = store->stat(path);
-    ASSERT_FALSE(info.ok());
-    EXPECT_EQ(info.error().code, Errc::not_found) << info.error().message;
-    EXPECT_NE(info.error().message.find("does not exist"), std::string::npos);
-    Result<std::string> body = store->read(path, 10);
-    ASSERT_FALSE(body.ok());
-    EXPECT_EQ(body.error().code, Errc::not_found) << body.error().message;
-    Result<bool> exists = store->exists(path);
-    ASSERT_TRUE(exists.ok());
-    EXPECT_FALSE(*exists);
-  }
-  EXPECT_TRUE(list_paths(*store, "").empty());
-}
-
-TEST_F(GcsStoreTest, MissingBucketIsNeverAbsent) {
-  GcsOptions o = options("");
-  o.bucket = "no-such-bucket";
-  auto store = open(o);
-  ASSERT_TRUE(store);
-  Result<ObjectInfo> info = store->stat("a.json");
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
-  EXPECT_NE(info.error().message.find("does not exist"), std::string::npos);
-  EXPECT_FALSE(store->exists("a.json").ok());
-  Result<std::string> body = store->read("a.json", 10);
-  ASSERT_FALSE(body.ok());
-  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
-  Result<void> listed = store->list("", [](const ObjectInfo&) { return true; });
-  ASSERT_FALSE(listed.ok());
-  EXPECT_EQ(listed.error().code, Errc::unavailable) << listed.error().message;
-}
-
 TEST_F(GcsStoreTest, TokensAreSentAndAWrongOrMissingOneIsPermissionDenied) {
   GcsOptions o = options(test_prefix(), secured_->endpoint());
   o.anonymous = false;
   o.access_token = kToken;
   auto good = open(o);
   ASSERT_TRUE(good);
-  put(*good, "a.json", "{}");
+  st::put_object(*good, "a.json", "{}");
   EXPECT_EQ(*good->read("a.json", 10), "{}");
 
   o.access_token = kWrongToken;
@@ -250,97 +177,6 @@ TEST_F(GcsStoreTest, TokensAreSentAndAWrongOrMissingOneIsPermissionDenied) {
   EXPECT_NE(body.error().message.find("HTTP 401"), std::string::npos) << body.error().message;
 }
 
-TEST_F(GcsStoreTest, ListingStreamsPageByPage) {
-  auto store = open(options(test_prefix()));
-  ASSERT_TRUE(store);
-  const std::vector<std::string> keys = {"a/1", "a/2", "a/b/3", "a0", "b", "c/d/e/f", "c/z", "d"};
-  for (const std::string& k : keys) put(*store, k, k);
-  // Count the requests through a proxy: 8 keys at 3 per page are 3 pages.
-  st::FaultProxy proxy(server_->port());
-  GcsOptions paged = options(test_prefix(), proxy.endpoint());
-  paged.list_page_keys = 3;
-  auto proxied = open(paged);
-  EXPECT_EQ(list_paths(*proxied, ""), keys);
-  EXPECT_EQ(proxy.requests(), 3);
-  EXPECT_EQ(list_paths(*proxied, "a/"), (std::vector<std::string>{"a/1", "a/2", "a/b/3"}));
-  EXPECT_EQ(list_paths(*proxied, "a"), (std::vector<std::string>{"a/1", "a/2", "a/b/3", "a0"}));
-  // Stopping early stops fetching pages.
-  const int before = proxy.requests();
-  int seen = 0;
-  ASSERT_TRUE(proxied->list("", [&](const ObjectInfo&) { return ++seen < 2; }).ok());
-  EXPECT_EQ(seen, 2);
-  EXPECT_EQ(proxy.requests(), before + 1);
-  ObjectInfo first;
-  ASSERT_TRUE(store
-                  ->list("c/",
-                         [&](const ObjectInfo& i) {
-                           first = i;
-                           return false;
-                         })
-                  .ok());
-  EXPECT_EQ(first.path, "c/d/e/f");
-  EXPECT_EQ(first.size, 7u);
-  EXPECT_GT(first.mtime_ns, 0);
-}
-
-TEST_F(GcsStoreTest, ListLevelMergesFoldersAndObjectsInOrderAcrossPages) {
-  GcsOptions o = options(test_prefix());
-  o.list_page_keys = 2;
-  auto store = open(o);
-  ASSERT_TRUE(store);
-  for (const std::string k : {"a-b", "a/x", "a/y/z", "a0", "b/c", "b/d", "e"}) put(*store, k, k);
-  auto level = [&](const std::string& folder) {
-    std::vector<std::string> seen;
-    Result<void> ok = store->list_level(folder, [&](const ListEntry& e) {
-      seen.push_back(e.name + (e.is_folder ? "/" : "") + "=" + e.path);
-      if (!e.is_folder) {
-        EXPECT_EQ(e.info.size, e.path.size());
-      }
-      return true;
-    });
-    EXPECT_TRUE(ok.ok()) << ok.error().message;
-    return seen;
-  };
-  EXPECT_EQ(level(""), (std::vector<std::string>{"a-b=a-b", "a/=a", "a0=a0", "b/=b", "e=e"}));
-  EXPECT_EQ(level("a"), (std::vector<std::string>{"x=a/x", "y/=a/y"}));
-  EXPECT_TRUE(level("missing").empty());
-}
-
-TEST_F(GcsStoreTest, KeysWithSpacesUnicodeAndReservedCharacters) {
-  auto store = open(options(test_prefix() + "/caf\xC3\xA9 root"));
-  ASSERT_TRUE(store);
-  const std::vector<std::string> keys = {
-      "a+b=c&d.txt",
-      "per%20cent.txt",
-      "quote'\"<>?#.txt",
-      "sp ace/x y.json",
-      "tilde~semi;colon:.json",
-      "\xC3\xBC"
-      "n\xC3\xAF"
-      "code \xE2\x9C\x93.json",
-  };
-  for (const std::string& k : keys) put(*store, k, "body of " + k);
-  for (const std::string& k : keys) {
-    Result<std::string> body = store->read(k, 1000);
-    ASSERT_TRUE(body.ok()) << k << ": " << body.error().message;
-    EXPECT_EQ(*body, "body of " + k);
-    EXPECT_EQ(store->stat(k)->size, k.size() + 8);
-  }
-  std::vector<std::string> sorted = keys;
-  std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(list_paths(*store, ""), sorted);
-}
-
-TEST_F(GcsStoreTest, ARootPrefixIsAFolderNotAStringPrefix) {
-  auto p1 = open(options(test_prefix() + "/p1"));
-  auto p10 = open(options(test_prefix() + "/p10"));
-  ASSERT_TRUE(p1 && p10);
-  put(*p1, "x", "1");
-  put(*p10, "y", "2");
-  EXPECT_EQ(list_paths(*p1, ""), std::vector<std::string>{"x"});
-  EXPECT_FALSE(*p1->exists("y"));
-}
-
 TEST(GcsUri, ParsesAndRefuses) {
   Result<GcsLocation> l = parse_gs_uri("gs://my_bucket.example/runs/2026/");
   ASSERT_TRUE(l.ok()) << l.error().message;
@@ -366,69 +202,6 @@ TEST(GcsUri, ParsesAndRefuses) {
   store = open_store("gs://bucket-a/p", so);
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ((*store)->describe(), "gs://bucket-a/p");
-}
-
-// ---- faults, through the proxy ----------------------------------------------------------------
-
-class GcsFaultTest : public GcsStoreTest {
- protected:
-  void SetUp() override {
-    GcsStoreTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    direct_ = open(options(test_prefix()));
-    put(*direct_, "doc.json", kBody);
-    proxy_ = std::make_unique<st::FaultProxy>(server_->port());
-  }
-  std::unique_ptr<Store> via_proxy(GcsOptions o = {}) {
-    if (o.bucket.empty()) o = options(test_prefix());
-    o.endpoint = proxy_->endpoint();
-    return open(o);
-  }
-  static constexpr const char* kBody = "{\"scene_id\": \"kitchen_001\", \"rows\": 1234567}\n";
-  std::unique_ptr<Store> direct_;
-  std::unique_ptr<st::FaultProxy> proxy_;
-};
-
-TEST_F(GcsFaultTest, TransientErrorsAreRetried) {
-  auto store = via_proxy();
-  for (int status : {503, 500, 429}) {
-    proxy_->inject(Fault::status, 3, status);
-    const int before = proxy_->requests();
-    Result<std::string> body = store->read("doc.json", 1000);
-    ASSERT_TRUE(body.ok()) << status << ": " << body.error().message;
-    EXPECT_EQ(*body, kBody);
-    EXPECT_EQ(proxy_->requests() - before, 4) << status;
-  }
-  proxy_->inject(Fault::reset, 2);
-  EXPECT_EQ(*store->read("doc.json", 1000), kBody);
-  proxy_->inject(Fault::truncate, 2);
-  EXPECT_EQ(*store->read("doc.json", 1000), kBody);
-  proxy_->inject(Fault::status, 2, 503);
-  EXPECT_TRUE(store->stat("doc.json").ok());
-  proxy_->inject(Fault::status, 2, 503);
-  EXPECT_TRUE(store->write_atomic("again.json", "x").ok());
-  proxy_->inject(Fault::status, 2, 503);
-  EXPECT_EQ(list_paths(*store, "").size(), 2u);
-}
-
-TEST_F(GcsFaultTest, A503StormIsCouldNotBeEvaluatedNeverAbsent) {
-  auto store = via_proxy();
-  proxy_->inject(Fault::status, -1, 503);
-  Result<ObjectInfo> info = store->stat("doc.json");
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
-  EXPECT_NE(info.error().message.find("after 6 attempts"), std::string::npos)
-      << info.error().message;
-  EXPECT_EQ(proxy_->requests(), 6);  // 1 + 5 retries
-  Result<bool> exists = store->exists("missing.json");
-  ASSERT_FALSE(exists.ok());
-  EXPECT_EQ(exists.error().code, Errc::unavailable);
-  Result<void> listed = store->list("", [](const ObjectInfo&) { return true; });
-  ASSERT_FALSE(listed.ok());
-  EXPECT_EQ(listed.error().code, Errc::unavailable);
-  Result<void> written = store->write_atomic("m/.failed", "{}");
-  ASSERT_FALSE(written.ok());
-  EXPECT_EQ(written.error().code, Errc::unavailable);
 }
 
 // A 404 for an object is "absent" only once a listing has shown the bucket exists: when that
@@ -464,66 +237,6 @@ TEST(GcsBucketConfirmation, A404IsAbsentOnlyWhenTheBucketIsConfirmed) {
   // Confirmed once per store.
   EXPECT_FALSE(*(*store)->exists("x"));
   EXPECT_EQ(fake.count("/storage/v1/b/testbucket/o"), 2u);
-}
-
-TEST_F(GcsFaultTest, OtherClientErrorsAreNotRetried) {
-  auto store = via_proxy();
-  proxy_->inject(Fault::status, -1, 400);
-  Result<std::string> body = store->read("doc.json", 1000);
-  ASSERT_FALSE(body.ok());
-  EXPECT_EQ(body.error().code, Errc::io_error) << body.error().message;
-  EXPECT_EQ(proxy_->requests(), 1);
-  proxy_->inject(Fault::status, -1, 403);
-  Result<ObjectInfo> info = store->stat("doc.json");
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, Errc::permission_denied);
-  EXPECT_EQ(proxy_->requests(), 2);
-}
-
-TEST_F(GcsFaultTest, TruncatedBodiesAreTransportErrorsNeverShortFiles) {
-  auto store = via_proxy();
-  proxy_->inject(Fault::truncate, -1);
-  Result<std::string> body = store->read("doc.json", 1000);
-  ASSERT_FALSE(body.ok()) << "a short file was returned: " << *body;
-  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
-  EXPECT_NE(body.error().message.find("transport error"), std::string::npos)
-      << body.error().message;
-  Result<ObjectInfo> info = store->stat("doc.json");  // a truncated metadata document
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
-  proxy_->inject(Fault::none, 0);
-  Result<std::unique_ptr<Reader>> reader = store->open("doc.json");
-  ASSERT_TRUE(reader.ok());
-  proxy_->inject(Fault::truncate, -1);
-  char buffer[4096];
-  Result<std::size_t> n = (*reader)->read(buffer, sizeof buffer);
-  ASSERT_FALSE(n.ok());
-  EXPECT_EQ(n.error().code, Errc::unavailable);
-}
-
-TEST_F(GcsFaultTest, ResetStormsStallsAndUnreachableEndpointsAreUnavailable) {
-  auto store = via_proxy();
-  proxy_->inject(Fault::reset, -1);
-  Result<ObjectInfo> info = store->stat("doc.json");
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, Errc::unavailable) << info.error().message;
-
-  GcsOptions o = options(test_prefix());
-  o.retry.max_retries = 1;
-  auto stalling = via_proxy(o);
-  proxy_->inject(Fault::stall, -1);
-  const auto start = std::chrono::steady_clock::now();
-  Result<std::string> body = stalling->read("doc.json", 1000);
-  ASSERT_FALSE(body.ok());
-  EXPECT_EQ(body.error().code, Errc::unavailable) << body.error().message;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
-
-  auto unreachable =
-      open(options(test_prefix(), "http://127.0.0.1:" + std::to_string(st::free_port())));
-  Result<bool> exists = unreachable->exists("doc.json");
-  ASSERT_FALSE(exists.ok());
-  EXPECT_EQ(exists.error().code, Errc::unavailable) << exists.error().message;
-  EXPECT_NE(exists.error().message.find("transport error"), std::string::npos);
 }
 
 // ---- the access-token chain -------------------------------------------------------------------
@@ -721,7 +434,7 @@ TEST_F(GcsStoreTest, TheTokenFromGcloudReachesTheServer) {
   o.env = env_of({{"PATH", bin.path().string()}});
   auto store = open(o);
   ASSERT_TRUE(store);
-  put(*store, "via-gcloud.json", "{}");
+  st::put_object(*store, "via-gcloud.json", "{}");
   EXPECT_TRUE(*store->exists("via-gcloud.json"));
 }
 
@@ -752,43 +465,6 @@ TEST_F(GcsDriverTest, ForbiddenBucketIsExit3AndNoSecretAnywhere) {
   for (const std::string& text : {r.out, r.err, st::slurp(report), st::slurp(out / "junit.xml")}) {
     EXPECT_EQ(text.find("WRONG-SECRET"), std::string::npos);
   }
-}
-
-TEST_F(GcsDriverTest, UnreachableEndpointIsExit3WithAClearMessage) {
-  const int closed = st::free_port();
-  const auto start = std::chrono::steady_clock::now();
-  st::DriverRun r =
-      run("preflight --root gs://testbucket/x --scene-id kitchen_001 --consumer training "
-          "--io-retries 2",
-          "STORAGE_EMULATOR_HOST=127.0.0.1:" + std::to_string(closed));
-  EXPECT_EQ(r.code, 3) << r.out << r.err;
-  EXPECT_NE(r.out.find("transport error"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(closed)), std::string::npos) << r.out;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
-}
-
-// The same empty prefix blocks the preflight (exit 1, marker written into the bucket) when the
-// bucket answers, and is no verdict (exit 3), with no marker, while it answers only 503.
-TEST_F(GcsDriverTest, A503StormIsExit3NeverMissing) {
-  st::FaultProxy proxy(server_->port());
-  proxy.inject(Fault::status, -1, 503);
-  const std::string args = "preflight --root gs://testbucket/" + test_prefix() +
-                           " --scene-id kitchen_001 --consumer training --io-retries 1";
-  const std::string env = "STORAGE_EMULATOR_HOST=" + proxy.endpoint();
-  st::DriverRun r = run(args, env);
-  EXPECT_EQ(r.code, 3) << r.out << r.err;
-  EXPECT_NE(r.out.find("HTTP 503"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("Wrote failure marker"), std::string::npos) << r.out;
-  proxy.inject(Fault::none, 0);
-  r = run(args, env);
-  EXPECT_EQ(r.code, 1) << r.out << r.err;
-  EXPECT_NE(r.out.find("Wrote failure marker scenes/kitchen_001/training/.failed"),
-            std::string::npos)
-      << r.out;
-  auto store = open(options(test_prefix()));
-  Result<std::string> marker = store->read("scenes/kitchen_001/training/.failed", 100000);
-  ASSERT_TRUE(marker.ok()) << marker.error().message;
-  EXPECT_NE(marker->find("quality_artifacts_missing"), std::string::npos) << *marker;
 }
 
 TEST_F(GcsDriverTest, ATokenFileOptionIsUsed) {

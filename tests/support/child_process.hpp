@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace stagecheck::testing {
@@ -47,6 +50,25 @@ class ChildProcess {
     int status = 0;
     if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) pid_ = -1;
     return pid_ <= 0;
+  }
+
+  /// Polls `ready` until it holds (true), the process exits or 20 s pass (false, with `why`
+  /// naming `name` and its `log`).
+  bool wait_until(const std::function<bool()>& ready, const std::string& name,
+                  const std::string& log, std::string& why) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!ready()) {
+      if (exited()) {
+        why = name + " exited at start; see " + log;
+        return false;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        why = name + " did not listen within 20 s; see " + log;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
   }
 
   /// Stops the process (SIGTERM) and waits for it.

@@ -51,19 +51,12 @@ class GcsTestServer {
       why = "fork failed";
       return nullptr;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (server->port_ <= 0 || !port_open(server->port_)) {
-      if (server->port_ <= 0) std::ifstream(port_file) >> server->port_;
-      if (server->process_.exited()) {
-        why = "the GCS test server exited at start; see " + log;
-        return nullptr;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        why = "the GCS test server did not listen within 20 s";
-        return nullptr;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    GcsTestServer& s = *server;
+    auto listening = [&] {
+      if (s.port_ <= 0) std::ifstream(port_file) >> s.port_;
+      return s.port_ > 0 && port_open(s.port_);
+    };
+    if (!s.process_.wait_until(listening, "the GCS test server", log, why)) return nullptr;
     return server;
   }
 

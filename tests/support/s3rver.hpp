@@ -108,17 +108,9 @@ class S3rver {
       why = "fork failed";
       return nullptr;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!port_open(server->port_)) {
-      if (server->process_.exited()) {
-        why = "s3rver exited at start; see " + log;
-        return nullptr;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        why = "s3rver did not listen within 20 s";
-        return nullptr;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int port_number = server->port_;
+    if (!server->process_.wait_until([&] { return port_open(port_number); }, "s3rver", log, why)) {
+      return nullptr;
     }
     return server;
   }
