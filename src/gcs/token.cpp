@@ -135,9 +135,16 @@ Result<std::string> run_gcloud(const std::string& gcloud, std::chrono::seconds t
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
   std::string arg0 = "gcloud", arg1 = "auth", arg2 = "print-access-token";
   char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  // A process group of its own: gcloud is a script that starts Python, and a timeout must end
+  // both, not leave the interpreter behind.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
   pid_t pid = -1;
-  const int spawned = ::posix_spawn(&pid, gcloud.c_str(), &actions, nullptr, argv, environ);
+  const int spawned = ::posix_spawn(&pid, gcloud.c_str(), &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (spawned != 0) {
@@ -174,7 +181,7 @@ Result<std::string> run_gcloud(const std::string& gcloud, std::chrono::seconds t
   }
   ::close(out_pipe[0]);
   ::close(err_pipe[0]);
-  if (timed_out) ::kill(pid, SIGKILL);  // Our own child, by its pid.
+  if (timed_out) ::kill(-pid, SIGKILL);  // The group of our own child, by its pid.
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

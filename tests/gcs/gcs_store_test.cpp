@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -259,8 +260,11 @@ class GcsTokenTest : public ::testing::Test {
                           int sleep_seconds = 0) {
     const std::string count = (dir_ / "gcloud-runs").string();
     std::string script = "#!/bin/sh\necho run >> '" + count + "'\n";
-    // exec: the kill on timeout reaches the sleeping process itself, leaving nothing behind.
-    if (sleep_seconds > 0) script += "exec sleep " + std::to_string(sleep_seconds) + "\n";
+    // A grandchild, as gcloud's Python is: the kill on timeout must reach it too.
+    if (sleep_seconds > 0) {
+      script += "sleep " + std::to_string(sleep_seconds) + " & echo $! > '" +
+                (dir_ / "sleep-pid").string() + "'\nwait\n";
+    }
     script += "[ \"$1 $2\" = 'auth print-access-token' ] || { echo bad args >&2; exit 2; }\n";
     script += error.empty() ? "echo '" + token + "'\n" : "echo '" + error + "' >&2\nexit 1\n";
     dir_.write("bin/gcloud", script);
@@ -389,6 +393,17 @@ TEST_F(GcsTokenTest, AFailingGcloudIsAskedOnceAndASlowOneIsKilled) {
   EXPECT_EQ(slow.error().code, Errc::unavailable) << slow.error().message;
   EXPECT_NE(slow.error().message.find("did not finish within 1 s"), std::string::npos);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // Nothing of it is left running (a zombie awaiting init is dead).
+  const std::string sleeper = "/proc/" + st::slurp(dir_ / "sleep-pid");
+  std::string state;
+  for (int i = 0; i < 100; ++i) {
+    std::ifstream stat(sleeper.substr(0, sleeper.find('\n')) + "/stat");
+    std::string pid, comm;
+    state.clear();
+    if (!(stat >> pid >> comm >> state) || state == "Z") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(state.empty() || state == "Z") << "the grandchild is still " << state;
 }
 
 TEST_F(GcsTokenTest, AnUnreachableMetadataServerIsUnavailable) {
