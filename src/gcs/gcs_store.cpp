@@ -126,7 +126,7 @@ class GcsStore final : public objstore::BucketStore {
     HttpRequest request;
     request.url = object_url(path);
     request.max_body = kMaxPageBytes;
-    Result<HttpResponse> response = client_->perform(request, shown_path(path));
+    Result<HttpResponse> response = perform(request, shown_path(path));
     if (!response) return std::move(response).error();
     if (response->over_limit || response->status != 200) {
       return object_error(*response, path, "GET (metadata)");
@@ -163,7 +163,7 @@ class GcsStore final : public objstore::BucketStore {
     request.max_body = max_body;
     request.max_body_is_object_cap = max_body_is_object_cap;
     if (!range.empty()) request.headers.push_back("Range: " + range);
-    return client_->perform(request, shown_path(path));
+    return perform(request, shown_path(path));
   }
 
   /// 404 is "absent" only once the bucket is known to exist.
@@ -193,13 +193,28 @@ class GcsStore final : public objstore::BucketStore {
                               encode(bucket()), encode(base() + std::string(path)));
     request.body = data;
     request.max_body = kMaxPageBytes;
-    Result<HttpResponse> response = client_->perform(request, shown);
+    Result<HttpResponse> response = perform(request, shown);
     if (!response) return std::move(response).error();
     if (response->status == 200 || response->status == 201) return {};
     return status_error(*response, shown, "POST (upload)");
   }
 
  private:
+  /// Performs `request`; after a 401 with a token from gcloud or the metadata server, asks for
+  /// a new token and tries once more (gcloud prints its cached token, which may be about to
+  /// expire).
+  Result<HttpResponse> perform(const HttpRequest& request, std::string_view shown) const {
+    // Fetch the token first, so that `generation` names the token the request carries. (Its
+    // error, if any, comes back from the request itself.)
+    (void)tokens_->token();
+    const unsigned generation = tokens_->generation();
+    Result<HttpResponse> response = client_->perform(request, shown);
+    if (response && response->status == 401 && tokens_->invalidate(generation)) {
+      return client_->perform(request, shown);
+    }
+    return response;
+  }
+
   Result<objstore::ListPage> fetch_page(const std::string& full, bool level,
                                         const std::string& token, unsigned max_results,
                                         int page_number, const std::string& shown) const {
@@ -210,7 +225,7 @@ class GcsStore final : public objstore::BucketStore {
     HttpRequest request;
     request.url = std::move(url);
     request.max_body = kMaxPageBytes;
-    Result<HttpResponse> response = client_->perform(request, shown);
+    Result<HttpResponse> response = perform(request, shown);
     if (!response) return std::move(response).error();
     if (response->over_limit) {
       return make_error(Errc::io_error, fmt::format("{}: page {} is larger than {} bytes", shown,

@@ -317,6 +317,21 @@ std::string TokenProvider::source() const {
   return source_;
 }
 
+unsigned TokenProvider::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+bool TokenProvider::invalidate(unsigned generation) const {
+  std::lock_guard lock(mutex_);
+  if (fixed_ || failure_) return false;
+  if (generation == generation_) {
+    std::fill(token_.begin(), token_.end(), '\0');
+    token_.clear();
+  }
+  return true;
+}
+
 Result<std::string> TokenProvider::token() const {
   std::lock_guard lock(mutex_);
   if (fixed_) return token_;
@@ -328,6 +343,7 @@ Result<std::string> TokenProvider::token() const {
     Result<std::string> token = run_gcloud(gcloud_, options_.gcloud_timeout);
     if (token) {
       token_ = std::move(*token);
+      ++generation_;
       source_ = fmt::format("gcloud ('{}')", printable(gcloud_, 300));
       expires_ = Clock::now() + kGcloudLifetime;
       return token_;
@@ -342,6 +358,7 @@ Result<std::string> TokenProvider::token() const {
     Result<std::string> token = fetch_metadata(lifetime);
     if (token) {
       token_ = std::move(*token);
+      ++generation_;
       source_ = metadata_why_;
       expires_ = Clock::now() + lifetime;
       return token_;

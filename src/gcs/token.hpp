@@ -47,6 +47,15 @@ class TokenProvider {
   /// Where the token comes from, for messages ("GOOGLE_OAUTH_ACCESS_TOKEN", "gcloud (...)").
   std::string source() const;
 
+  /// Counts the tokens fetched from gcloud or the metadata server; 0 for a fixed token.
+  unsigned generation() const;
+
+  /// After a 401 with the token of `generation`: forget that token, so the next token() asks
+  /// its source again (gcloud may have printed a cached token close to its expiry). True if
+  /// the token can be fetched again (not fixed, no remembered failure); a token fetched since
+  /// `generation` is kept, so concurrent 401s cause one fetch.
+  bool invalidate(unsigned generation) const;
+
  private:
   TokenProvider() = default;
   Result<std::string> fetch_metadata(std::chrono::seconds& lifetime) const;
@@ -63,6 +72,7 @@ class TokenProvider {
   mutable bool fixed_ = false;  ///< token_ came from the options, environment or a file.
   mutable std::chrono::steady_clock::time_point expires_{};
   mutable std::optional<Error> failure_;
+  mutable unsigned generation_ = 0;
 };
 
 }  // namespace stagecheck::gcs

@@ -104,7 +104,9 @@ class GcsStoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     server_ = st::GcsTestServer::start(why_).release();
-    if (server_ != nullptr) secured_ = st::GcsTestServer::start(why_, kToken).release();
+    if (server_ != nullptr) {
+      secured_ = st::GcsTestServer::start(why_, kToken, kWrongToken).release();
+    }
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -127,7 +129,8 @@ class GcsStoreTest : public ::testing::Test {
   }
 
   static st::GcsTestServer* server_;
-  static st::GcsTestServer* secured_;  ///< Requires "Bearer kToken".
+  /// Requires "Bearer kToken": kWrongToken is 403 (no access), any other token 401.
+  static st::GcsTestServer* secured_;
   static std::string why_;
 };
 
@@ -451,6 +454,44 @@ TEST_F(GcsStoreTest, TheTokenFromGcloudReachesTheServer) {
   ASSERT_TRUE(store);
   st::put_object(*store, "via-gcloud.json", "{}");
   EXPECT_TRUE(*store->exists("via-gcloud.json"));
+}
+
+// gcloud prints its cached token, which may expire during a run: a 401 asks again, once.
+TEST_F(GcsStoreTest, A401WithAGcloudTokenAsksGcloudAgainOnce) {
+  st::ScratchDir bin;
+  const std::string runs = (bin / "runs").string();
+  bin.write("gcloud", "#!/bin/sh\necho run >> '" + runs + "'\n[ \"$(wc -l < '" + runs +
+                          "')\" -eq 1 ] && echo ya29.EXPIRED || echo " + kToken + "\n");
+  ::chmod((bin / "gcloud").c_str(), 0755);
+  st::ScratchDir dmi;
+  dmi.write("product_name", "Standard PC\n");
+  GcsOptions o = options(test_prefix(), secured_->endpoint());
+  o.anonymous = false;
+  o.dmi_product_name = dmi / "product_name";
+  o.env = env_of({{"PATH", bin.path().string()}});
+  auto store = open(o);
+  ASSERT_TRUE(store);
+  st::put_object(*store, "a.json", "{}");  // 401 with the expired token, then the new one
+  EXPECT_EQ(*store->read("a.json", 10), "{}");
+  EXPECT_EQ(st::slurp(bin / "runs"), "run\nrun\n");
+
+  // A token that is refused whatever gcloud says: one more ask, then "could not be evaluated".
+  bin.write("gcloud", "#!/bin/sh\necho run >> '" + runs + "'\necho ya29.ALWAYS-EXPIRED\n");
+  auto refused = open(o);
+  Result<ObjectInfo> info = refused->stat("a.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::permission_denied) << info.error().message;
+  EXPECT_NE(info.error().message.find("HTTP 401"), std::string::npos) << info.error().message;
+  EXPECT_EQ(st::slurp(bin / "runs"), "run\nrun\nrun\nrun\n");
+  EXPECT_EQ(info.error().message.find("ALWAYS-EXPIRED"), std::string::npos);
+
+  // A token of the caller's own is not asked for again.
+  o.env = env_of({{"GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.UNKNOWN"}});
+  auto fixed = open(o);
+  info = fixed->stat("a.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::permission_denied);
+  EXPECT_NE(info.error().message.find("GOOGLE_OAUTH_ACCESS_TOKEN"), std::string::npos);
 }
 
 // ---- the driver -------------------------------------------------------------------------------

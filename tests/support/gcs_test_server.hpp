@@ -23,8 +23,9 @@ class GcsTestServer {
   static constexpr const char* kBucket = "testbucket";
 
   /// Starts one; with `token`, requests must carry "Authorization: Bearer <token>" (401
-  /// without, 403 with another). nullptr with `why` set when it cannot.
-  static std::unique_ptr<GcsTestServer> start(std::string& why, const std::string& token = "") {
+  /// without or with another, 403 with `forbidden`). nullptr with `why` set when it cannot.
+  static std::unique_ptr<GcsTestServer> start(std::string& why, const std::string& token = "",
+                                              const std::string& forbidden = "") {
     namespace fs = std::filesystem;
     if (std::system("command -v python3 >/dev/null 2>&1") != 0) {
       why = "python3 is not installed";
@@ -46,6 +47,10 @@ class GcsTestServer {
     if (!token.empty()) {
       args.push_back("--token");
       args.push_back(token);
+    }
+    if (!forbidden.empty()) {
+      args.push_back("--forbidden-token");
+      args.push_back(forbidden);
     }
     if (!server->process_.start(std::move(args), log)) {
       why = "fork failed";

@@ -10,9 +10,10 @@ this: exactly the surface the store uses, with GCS's status codes and JSON shape
                                                              nextPageToken
   DELETE /storage/v1/b/B/o/N                                 204
 Missing objects and buckets are 404 with a JSON error document, as GCS answers them. With
---token T, a request without "Authorization: Bearer T" is 401, one with another token 403.
+--token T, only "Authorization: Bearer T" is let in: no token or another one is 401 (as Google
+answers an expired token), a --forbidden-token is 403 (a valid token without access).
 
-Usage: gcs_test_server.py --port-file FILE [--bucket NAME]... [--token T]
+Usage: gcs_test_server.py --port-file FILE [--bucket NAME]... [--token T [--forbidden-token F]...]
 The server binds 127.0.0.1 on a free port, writes the port to FILE and serves until SIGTERM.
 """
 import argparse
@@ -56,7 +57,7 @@ def metadata(bucket, name, entry):
     }
 
 
-def make_handler(store, token):
+def make_handler(store, token, forbidden):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two writes: without this, Nagle's algorithm and the
@@ -91,9 +92,13 @@ def make_handler(store, token):
                 self.error(401, "Anonymous caller does not have storage.objects.get access.",
                            "required")
                 return False
-            if got[len("Bearer "):] != token:
+            got = got[len("Bearer "):]
+            if got in forbidden:
                 self.error(403, "The caller does not have storage.objects.get access to the "
                                 "object.", "forbidden")
+                return False
+            if got != token:  # what Google answers for an expired or unknown token
+                self.error(401, "Invalid Credentials", "authError")
                 return False
             return True
 
@@ -228,8 +233,11 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--bucket", action="append", default=[])
     parser.add_argument("--token")
+    parser.add_argument("--forbidden-token", action="append", default=[])
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(Store(args.bucket), args.token))
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 make_handler(Store(args.bucket), args.token,
+                                              set(args.forbidden_token)))
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     with open(args.port_file + ".tmp", "w") as f:
