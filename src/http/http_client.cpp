@@ -52,6 +52,20 @@ std::optional<std::uint64_t> range_total(std::string_view content_range) {
   return total;
 }
 
+/// A Retry-After value: delta-seconds, or an HTTP date (a wait from now, 0 if past).
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
+  std::int64_t delta = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), delta);
+  if (!value.empty() && ec == std::errc() && ptr == value.data() + value.size() && delta >= 0) {
+    return std::chrono::seconds(delta);
+  }
+  const time_t when = curl_getdate(std::string(value).c_str(), nullptr);
+  if (when <= 0) return std::nullopt;
+  const std::int64_t wait =
+      static_cast<std::int64_t>(when) - static_cast<std::int64_t>(::time(nullptr));
+  return std::chrono::seconds(std::max<std::int64_t>(0, wait));
+}
+
 /// Most of an error document kept for messages.
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
@@ -103,6 +117,7 @@ struct HttpClient::Attempt {
       r.content_range.clear();
       r.etag.clear();
       r.last_modified.clear();
+      r.retry_after.reset();
     } else if (iequals_prefix(line, "content-length:")) {
       const std::string_view value = header_value(line, 15);
       std::uint64_t length = 0;
@@ -114,6 +129,8 @@ struct HttpClient::Attempt {
       r.etag = std::string(header_value(line, 5));
     } else if (iequals_prefix(line, "last-modified:")) {
       r.last_modified = std::string(header_value(line, 14));
+    } else if (iequals_prefix(line, "retry-after:")) {
+      r.retry_after = parse_retry_after(header_value(line, 12));
     } else if (line == "\r\n" || line == "\n") {
       // End of the headers: refuse a body that is announced as too large before reading it.
       const bool success = self->status >= 200 && self->status < 300;
@@ -313,6 +330,15 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, std::string
                                                           << std::min<unsigned>(attempts - 1, 20));
       delay = std::chrono::milliseconds(
           std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 0))(random));
+      // The server's own Retry-After wins over a shorter backoff; one past the budget ends the
+      // request now rather than after a wait that could not be followed by a retry.
+      if (attempt.code == CURLE_OK && attempt.response.retry_after) {
+        delay = std::max<std::chrono::milliseconds>(delay, *attempt.response.retry_after);
+        if (elapsed + delay > retry.max_total) {
+          last += fmt::format(" (Retry-After {} s, past the retry budget of {})",
+                              attempt.response.retry_after->count(), seconds(retry.max_total));
+        }
+      }
       give_up = elapsed + delay > retry.max_total;
     }
     if (give_up) {

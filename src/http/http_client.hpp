@@ -50,6 +50,8 @@ struct HttpResponse {
   bool over_limit = false;
   /// A ranged GET found the object empty (Content-Range total 0); `body` is empty.
   bool empty_object = false;
+  /// Retry-After of a 429 or 503, as a wait from now (delta-seconds or an HTTP date).
+  std::optional<std::chrono::seconds> retry_after;
   unsigned attempts = 1;
 };
 
@@ -89,7 +91,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  /// Performs `request`, retrying 429, 5xx and transport errors. Returns the final response for
+  /// Performs `request`, retrying 429, 5xx and transport errors (waiting at least what a
+  /// Retry-After header asks, if that fits the retry budget). Returns the final response for
   /// any other status (the caller interprets 404, 403, ...). Errc::unavailable when retries are
   /// exhausted (the message says how many attempts over how long, and the last failure);
   /// `shown` names the object in that message. An Authenticator's error is returned as is.

@@ -367,6 +367,31 @@ TYPED_TEST_P(BucketStoreContract, A503StormIsCouldNotBeEvaluatedNeverAbsent) {
   EXPECT_EQ(written.error().code, Errc::unavailable);
 }
 
+TYPED_TEST_P(BucketStoreContract, RetryAfterIsWaitedForWithinTheRetryBudget) {
+  using namespace std::chrono_literals;
+  this->with_proxy();
+  auto store = this->via_proxy();  // backoff of 5 to 40 ms: a 1 s wait is Retry-After's
+  this->proxy_->set_retry_after(1);
+  this->proxy_->inject(FaultProxy::Fault::status, 1, 503);
+  auto start = std::chrono::steady_clock::now();
+  Result<std::string> body = store->read("doc.json", 1000);
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1s);
+  // Asked to wait past the budget (60 s): no verdict now, after one request, not in 2 minutes.
+  this->proxy_->set_retry_after(120);
+  this->proxy_->inject(FaultProxy::Fault::status, -1, 429);
+  const int before = this->proxy_->requests();
+  start = std::chrono::steady_clock::now();
+  Result<ObjectInfo> info = store->stat("doc.json");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::unavailable);
+  EXPECT_NE(info.error().message.find("Retry-After 120 s, past the retry budget"),
+            std::string::npos)
+      << info.error().message;
+  EXPECT_EQ(this->proxy_->requests() - before, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 TYPED_TEST_P(BucketStoreContract, OtherClientErrorsAreNotRetried) {
   this->with_proxy();
   auto store = this->via_proxy();
@@ -472,8 +497,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     EmptyObjects, MissingObjectIsAbsent, MissingBucketIsNeverAbsent, ListingStreamsPageByPage,
     ListLevelMergesFoldersAndObjectsInOrderAcrossPages, KeysWithSpacesUnicodeAndReservedCharacters,
     ARootPrefixIsAFolderNotAStringPrefix, TransientErrorsAreRetried,
-    A503StormIsCouldNotBeEvaluatedNeverAbsent, OtherClientErrorsAreNotRetried,
-    TruncatedBodiesAreTransportErrorsNeverShortFiles,
+    RetryAfterIsWaitedForWithinTheRetryBudget, A503StormIsCouldNotBeEvaluatedNeverAbsent,
+    OtherClientErrorsAreNotRetried, TruncatedBodiesAreTransportErrorsNeverShortFiles,
     ResetStormsStallsAndUnreachableEndpointsAreUnavailable,
     UnreachableEndpointIsExit3WithAClearMessage, A503StormIsExit3NeverMissing);
 
