@@ -1,9 +1,15 @@
 #include "stagecheck/embed.hpp"
 
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
+#include "stagecheck/chaos_store.hpp"
 #include "stagecheck/local_store.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/plugin_loader.hpp"
@@ -77,6 +83,105 @@ void write_failure_marker(const Spec& spec, Store& store, Report& report) {
   }
 }
 
+// stagecheck's own resident memory (KiB) and open descriptors, from /proc; -1 if unknown.
+std::pair<std::int64_t, int> own_resources() {
+  std::int64_t rss = -1;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      rss = std::strtoll(line.c_str() + 6, nullptr, 10);
+      break;
+    }
+  }
+  int fds = -1;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/self/fd", ec);
+  if (!ec) {
+    fds = 0;
+    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      ++fds;
+    }
+    --fds;  // the iterator's own descriptor
+  }
+  return {rss, fds};
+}
+
+// Growth of stagecheck's own memory or descriptors from the second iteration (the first warms
+// up caches and connection pools) to the last: a warning, not a verdict.
+std::vector<std::string> growth_warnings(const std::vector<Iteration>& its) {
+  std::vector<std::string> warnings;
+  if (its.size() < 3) return warnings;
+  const Iteration& a = its[1];
+  const Iteration& b = its.back();
+  if (a.open_fds >= 0 && b.open_fds > a.open_fds) {
+    warnings.push_back(
+        fmt::format("open descriptors grew from {} after iteration {} to {} after iteration {}",
+                    a.open_fds, a.index, b.open_fds, b.index));
+  }
+  constexpr std::int64_t kRssSlackKib = 8 * 1024;
+  if (a.rss_kib > 0 && b.rss_kib > a.rss_kib + kRssSlackKib && b.rss_kib * 10 > a.rss_kib * 11) {
+    warnings.push_back(
+        fmt::format("resident memory grew from {:.1f} MiB after iteration {} to {:.1f} MiB after "
+                    "iteration {}",
+                    static_cast<double>(a.rss_kib) / 1024.0, a.index,
+                    static_cast<double>(b.rss_kib) / 1024.0, b.index));
+  }
+  return warnings;
+}
+
+// Runs `request.iterations` times; the report holds every iteration's verdict and the results
+// of the first failing iteration (else the last).
+Report run_iterations(Runner& runner, const RunRequest& request) {
+  std::optional<Report> kept;
+  std::vector<Iteration> its;
+  bool any_fail = false, any_no_verdict = false, interrupted = false;
+  double total_ms = 0;
+  std::string started_at;
+  for (unsigned i = 1; i <= request.iterations; ++i) {
+    Report r = runner.run(request.reporters);
+    Iteration it;
+    it.index = i;
+    it.exit_code = static_cast<int>(r.exit_code);
+    it.started_at = r.started_at;
+    it.duration_ms = r.duration_ms;
+    it.pass = r.summary.pass;
+    it.fail = r.summary.fail;
+    it.warn = r.summary.warn;
+    it.error = r.summary.error;
+    for (const auto& c : r.results) {
+      if (c.status == Status::fail) it.failed.push_back(c.id);
+      if (c.status == Status::error) it.unevaluated.push_back(c.id);
+    }
+    std::tie(it.rss_kib, it.open_fds) = own_resources();
+    its.push_back(std::move(it));
+    total_ms += r.duration_ms;
+    if (i == 1) started_at = r.started_at;
+    any_fail |= r.exit_code == ExitCode::fail;
+    any_no_verdict |= r.exit_code == ExitCode::no_verdict;
+    interrupted |= r.interrupted;
+    const bool keep_this =
+        !kept || (kept->exit_code != ExitCode::fail &&
+                  (r.exit_code == ExitCode::fail || i == request.iterations || r.interrupted));
+    if (keep_this) {
+      kept = std::move(r);
+      kept->results_iteration = i;
+    }
+    if (interrupted) break;
+  }
+  Report out = std::move(*kept);
+  out.started_at = started_at;
+  out.duration_ms = total_ms;
+  out.interrupted = interrupted;
+  out.exit_code = any_fail ? ExitCode::fail
+                  : (any_no_verdict || interrupted || its.size() < request.iterations)
+                      ? ExitCode::no_verdict
+                      : ExitCode::pass;
+  out.stress_warnings = growth_warnings(its);
+  out.iterations = std::move(its);
+  return out;
+}
+
 }  // namespace
 
 RunOutcome run_spec(const RunRequest& request) {
@@ -117,11 +222,23 @@ RunOutcome run_spec(const RunRequest& request) {
       owned = std::move(*opened);
       store = owned.get();
     }
-    Runner runner(*spec, *store, request.options);
-    out.report = runner.run(request.reporters);
+    // Chaos: one injector for the store layer and the probe layer.
+    std::optional<ChaosInjector> chaos;
+    std::unique_ptr<ChaosStore> chaos_store;
+    RunOptions options = request.options;
+    if (request.chaos && request.chaos->rate > 0) {
+      chaos.emplace(*request.chaos);
+      chaos_store = std::make_unique<ChaosStore>(*store, *chaos);
+      store = chaos_store.get();
+      options.chaos = &*chaos;
+    }
+    Runner runner(*spec, *store, options);
+    out.report =
+        request.iterations > 1 ? run_iterations(runner, request) : runner.run(request.reporters);
     if (spec->on_failure && out.report->exit_code == ExitCode::fail) {
       write_failure_marker(*spec, *store, *out.report);
     }
+    if (chaos) out.report->chaos = chaos->report();
     out.exit_code = out.report->exit_code;
     return out;
   } catch (const std::exception& e) {

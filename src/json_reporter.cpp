@@ -82,6 +82,51 @@ json report_to_json(const Report& report) {
                         {"fail", s.fail},       {"warn", s.warn},
                         {"skipped", s.skipped}, {"blocked", s.blocked},
                         {"error", s.error},     {"evaluated", s.evaluated()}};
+  if (!report.iterations.empty()) {
+    json its = json::array();
+    for (const Iteration& it : report.iterations) {
+      its.push_back({{"iteration", it.index},
+                     {"exit_code", it.exit_code},
+                     {"started_at", it.started_at},
+                     {"duration_ms", it.duration_ms},
+                     {"pass", it.pass},
+                     {"fail", it.fail},
+                     {"warn", it.warn},
+                     {"error", it.error},
+                     {"failed", it.failed},
+                     {"unevaluated", it.unevaluated},
+                     {"rss_kib", it.rss_kib},
+                     {"open_fds", it.open_fds}});
+    }
+    std::size_t passed = 0;
+    for (const Iteration& it : report.iterations) passed += it.exit_code == 0;
+    out["stress"] = {{"iterations", report.iterations.size()},
+                     {"passed", passed},
+                     {"results_from_iteration", report.results_iteration},
+                     {"warnings", report.stress_warnings},
+                     {"runs", std::move(its)}};
+  }
+  if (report.chaos) {
+    const ChaosReport& c = *report.chaos;
+    json faults = json::array();
+    for (const InjectedFault& f : c.faults) {
+      faults.push_back({{"number", f.number},
+                        {"op", f.op},
+                        {"path", f.path},
+                        {"kind", f.kind},
+                        {"attempt", f.attempt},
+                        {"outcome", f.outcome},
+                        {"recovered", f.recovered}});
+    }
+    out["chaos"] = {{"rate", c.options.rate},
+                    {"seed", c.options.seed},
+                    {"retries", c.options.retries},
+                    {"injected", c.injected},
+                    {"retried_clean", c.retried_clean},
+                    {"exhausted", c.exhausted},
+                    {"faults_recorded", c.faults.size()},
+                    {"faults", std::move(faults)}};
+  }
   out["stages"] = std::move(stages);
   out["results"] = std::move(results);
   return out;

@@ -4,12 +4,15 @@
 
 namespace stagecheck::detail {
 
-Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t max_bytes) {
+Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t max_bytes,
+                           bool fresh) {
   std::string key = fmt::format("{}\n{}\n{}", to_string(format), max_bytes, path);
   std::promise<Result<Doc>> promise;
   std::shared_future<Result<Doc>> future;
-  bool owner = false;
-  {
+  bool owner = fresh;
+  if (fresh) {
+    future = promise.get_future().share();
+  } else {
     std::lock_guard lock(mutex_);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
@@ -38,6 +41,23 @@ Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t
     promise.set_value(std::move(result));
   }
   return future.get();
+}
+
+std::optional<Error> CheckContextImpl::probe_fault(std::string_view service,
+                                                   std::string_view target) {
+  if (run_.chaos() == nullptr) return std::nullopt;
+  // What the report shows: no credentials (user:password@) and no query string.
+  std::string shown(target.substr(0, target.find('?')));
+  const std::size_t scheme = shown.find("://");
+  const std::size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+  const std::size_t at = shown.find('@', host);
+  if (at != std::string::npos && at < shown.find('/', host)) shown.erase(host, at + 1 - host);
+  return run_.chaos()->request(fmt::format("probe:{}", service), shown);
+}
+
+void RunState::forget_cached() {
+  std::lock_guard lock(mutex_);
+  cache_.clear();
 }
 
 const nlohmann::json* CheckContextImpl::var(std::string_view name) const {
@@ -83,7 +103,7 @@ Result<Doc> CheckContextImpl::load(const ArtifactRef& ref) {
   auto art = artifact(ref);
   if (!art) return std::move(art).error();
   Format format = ref.format == Format::bytes ? Format::json : ref.format;
-  auto doc = run_.load(art->path(), format, art->limits().max_bytes);
+  auto doc = run_.load(art->path(), format, art->limits().max_bytes, fresh_);
   if (doc) keep_.push_back(*doc);
   return doc;
 }
@@ -91,7 +111,7 @@ Result<Doc> CheckContextImpl::load(const ArtifactRef& ref) {
 Result<Doc> CheckContextImpl::load_path(const std::string& path, Format format) {
   if (auto ok = validate_store_path(path); !ok) return std::move(ok).error();
   record_artifact(path);
-  auto doc = run_.load(path, format, run_.limits().max_bytes);
+  auto doc = run_.load(path, format, run_.limits().max_bytes, fresh_);
   if (doc) keep_.push_back(*doc);
   return doc;
 }

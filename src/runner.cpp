@@ -4,10 +4,12 @@
 #include <chrono>
 #include <ctime>
 #include <thread>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "run_context.hpp"
+#include "stage_actions.hpp"
 #include "stagecheck/version.hpp"
 
 namespace stagecheck {
@@ -41,7 +43,10 @@ CheckResult base_result(const Stage& stage, const StageCheck& sc) {
 }
 
 // Evaluates one check, never letting an exception escape.
-CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck& sc) {
+// `fresh`: read every artifact anew rather than from the run's cache (a snapshot's probe,
+// which re-reads what the triggered work is changing).
+CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck& sc,
+                    bool fresh = false) {
   CheckResult r = base_result(stage, sc);
   if (run.cancelled()) {
     r.status = Status::error;
@@ -49,7 +54,7 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
     return r;
   }
   auto start = Clock::now();
-  detail::CheckContextImpl ctx(run);
+  detail::CheckContextImpl ctx(run, fresh);
   CheckOutcome out;
   try {
     out = sc.check->run(ctx);
@@ -78,12 +83,168 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
   return r;
 }
 
+struct SnapState {
+  bool ready = false;  // `before` was recorded and the trigger succeeded: compare after it
+  nlohmann::json before;
+};
+
 struct StageRun {
   StageResult result;
-  std::vector<CheckResult> checks;  // in spec order; skip_if failure first if any
+  // In spec order: the skip_if failure if any, then trigger, wait, snapshots, checks.
+  std::vector<CheckResult> checks;
+  std::size_t trigger_slot = 0, wait_slot = 0, snap_base = 0, check_base = 0;
+  std::vector<SnapState> snaps;
   bool done = false;
   bool emitted = false;
 };
+
+CheckResult action_row(const Stage& stage, std::string id, std::string type,
+                       std::string description) {
+  CheckResult r;
+  r.id = std::move(id);
+  r.stage = stage.id;
+  r.type = std::move(type);
+  r.description = std::move(description);
+  return r;
+}
+
+std::string snapshot_description(const Snapshot& snap) {
+  if (!snap.probe->description.empty()) return snap.probe->description;
+  return fmt::format("{} of {} across the trigger: {}", snap.value.text(), snap.probe->type,
+                     snap.expect->text());
+}
+
+// Runs a snapshot's probe once and takes its value: the value, or the row that says why not.
+std::variant<nlohmann::json, CheckResult> probe_value(detail::RunState& run, const Stage& stage,
+                                                      const Snapshot& snap, const char* when) {
+  CheckResult pr = run_one(run, stage, *snap.probe, /*fresh=*/true);
+  CheckResult r = action_row(stage, snap.id, "snapshot", snapshot_description(snap));
+  r.artifacts = pr.artifacts;
+  r.duration_ms = pr.duration_ms;
+  if (pr.status != Status::pass) {
+    r.status = pr.status == Status::warn ? Status::fail : pr.status;
+    r.code = pr.code;
+    r.message =
+        fmt::format("{}: the probe ({}) did not pass: {}", when, snap.probe->type, pr.message);
+    r.observed = pr.observed;
+    r.expected = pr.expected;
+    return r;
+  }
+  auto found = snap.value.find(pr.observed);
+  if (!found) {
+    r.status = Status::fail;
+    r.message = fmt::format("{}: the probe ({}) observed no value at '{}': {}", when,
+                            snap.probe->type, snap.value.text(), found.error().message);
+    r.observed = pr.observed;
+    return r;
+  }
+  return **found;
+}
+
+// Before the trigger: the value every snapshot starts from.
+void snapshot_before(detail::RunState& run, const Stage& stage, StageRun& sr) {
+  for (std::size_t i = 0; i < stage.snapshots.size(); ++i) {
+    auto v = probe_value(run, stage, stage.snapshots[i], "before the trigger");
+    if (auto* failed = std::get_if<CheckResult>(&v)) {
+      sr.checks[sr.snap_base + i] = std::move(*failed);
+    } else {
+      sr.snaps[i].ready = true;
+      sr.snaps[i].before = std::move(std::get<nlohmann::json>(v));
+    }
+  }
+}
+
+// After the trigger and the wait: re-runs the probe until `expect` holds on {before, after,
+// delta} or the snapshot's timeout passes.
+CheckResult snapshot_after(detail::RunState& run, const Stage& stage, const Snapshot& snap,
+                           const nlohmann::json& before) {
+  const auto start = Clock::now();
+  const auto deadline = start + snap.timeout;
+  unsigned polls = 0;
+  for (;;) {
+    ++polls;
+    auto v = probe_value(run, stage, snap, "after the trigger");
+    CheckResult r = action_row(stage, snap.id, "snapshot", snapshot_description(snap));
+    if (auto* failed = std::get_if<CheckResult>(&v)) {
+      r = std::move(*failed);
+    } else {
+      const nlohmann::json& after = std::get<nlohmann::json>(v);
+      nlohmann::json doc = {{"before", before}, {"after", after}};
+      if (before.is_number_integer() && after.is_number_integer()) {
+        doc["delta"] = after.get<std::int64_t>() - before.get<std::int64_t>();
+      } else if (before.is_number() && after.is_number()) {
+        doc["delta"] = after.get<double>() - before.get<double>();
+      }
+      detail::CheckContextImpl ctx(run);
+      ConditionOutcome out = snap.expect->evaluate(doc, ctx.eval_env());
+      r.observed = doc;
+      r.expected = {{"condition", snap.expect->text()}};
+      if (out.kind == ConditionOutcome::Kind::satisfied) {
+        r.status = Status::pass;
+        r.message =
+            fmt::format("{} (before {}, after {})", out.message, before.dump(), after.dump());
+      } else {
+        r.status = out.kind == ConditionOutcome::Kind::unavailable ? Status::error : Status::fail;
+        r.code = "snapshot_unchanged";
+        r.message = fmt::format("{} did not hold: {} (before {}, after {})", snap.expect->text(),
+                                out.message, before.dump(), after.dump());
+      }
+    }
+    r.details = {{"polls", polls}, {"probe", snap.probe->type}, {"value", snap.value.text()}};
+    const auto now = Clock::now();
+    if (r.status == Status::pass || now >= deadline) {
+      r.duration_ms = ms_since(start);
+      if (r.status != Status::pass) {
+        r.message = fmt::format("after {:.1f} s ({} poll{}): {}", r.duration_ms / 1000.0, polls,
+                                polls == 1 ? "" : "s", r.message);
+      }
+      return r;
+    }
+    auto nap = std::min(snap.interval,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                            std::chrono::milliseconds(1));
+    if (!detail::sleep_unless_cancelled(run, nap)) {
+      r.status = Status::error;
+      r.code = "interrupted";
+      r.message = "interrupted while comparing: " + r.message;
+      r.duration_ms = ms_since(start);
+      return r;
+    }
+  }
+}
+
+// Before the checks: snapshots' first values, the trigger, the wait. Only with --execute.
+void run_prelude(detail::RunState& run, const Stage& stage, StageRun& sr, Store* writable) {
+  if (run.cancelled()) return;  // rows stay "interrupted before it ran"
+  snapshot_before(run, stage, sr);
+  bool trigger_ok = true;
+  if (stage.trigger) {
+    sr.checks[sr.trigger_slot] = detail::run_trigger(run, stage, writable);
+    trigger_ok = sr.checks[sr.trigger_slot].status == Status::pass;
+    run.forget_cached();
+  }
+  if (stage.wait) {
+    if (trigger_ok) {
+      sr.checks[sr.wait_slot] = detail::run_wait(run, stage);
+      run.forget_cached();
+    } else {
+      CheckResult& w = sr.checks[sr.wait_slot];
+      w.status = Status::blocked;
+      w.message = "not waited for: the stage's trigger did not succeed";
+    }
+  }
+  if (!trigger_ok) {
+    for (std::size_t i = 0; i < stage.snapshots.size(); ++i) {
+      if (!sr.snaps[i].ready) continue;
+      sr.snaps[i].ready = false;
+      CheckResult& r = sr.checks[sr.snap_base + i];
+      r.status = Status::blocked;
+      r.message = fmt::format("not compared: the stage's trigger did not succeed (before: {})",
+                              sr.snaps[i].before.dump());
+      r.observed = {{"before", sr.snaps[i].before}};
+    }
+  }
+}
 
 // Decides whether a stage runs: blocked/skipped by dependencies, or by its skip_if rule.
 // Returns true if its checks should run. May append a skip_if result row.
@@ -193,6 +354,9 @@ Status stage_status(const std::vector<CheckResult>& checks) {
 Runner::Runner(const Spec& spec, const Store& store, RunOptions options)
     : spec_(spec), store_(store), options_(options) {}
 
+Runner::Runner(const Spec& spec, Store& store, RunOptions options)
+    : spec_(spec), store_(store), writable_(&store), options_(options) {}
+
 Report Runner::run(const std::vector<Reporter*>& reporters) {
   auto run_start = Clock::now();
   Report report;
@@ -211,7 +375,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   unsigned jobs =
       options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
   detail::RunState run(spec_, store_, options_.limits, options_.cancel, jobs,
-                       options_.allow_process_env);
+                       options_.allow_process_env, options_.chaos);
 
   std::vector<StageRun> runs(spec_.stages.size());
   std::map<std::string, const StageRun*> by_id;
@@ -236,10 +400,12 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   while (done_count < runs.size()) {
     struct Task {
       std::size_t stage;
-      std::size_t check;
+      std::size_t check;  // index into the stage's checks, or its snapshots
       std::size_t slot;
+      bool snapshot;
     };
     std::vector<Task> tasks;
+    std::vector<std::size_t> preludes;
     std::vector<std::size_t> wave;
     for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
       if (runs[i].done) continue;
@@ -255,18 +421,61 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
       auto stage_start = Clock::now();
       bool go = !run.cancelled() ? decide(run, st, sr, by_id) : true;
       sr.result.duration_ms = ms_since(stage_start);
-      std::size_t base = sr.checks.size();
+      auto not_run = [&](CheckResult& r) {
+        r.status = sr.result.status;
+        r.message = fmt::format("stage '{}' {}: {}", st.id,
+                                sr.result.status == Status::blocked ? "blocked" : "skipped",
+                                sr.result.reason);
+      };
+      // Trigger, wait and snapshot rows: filled in by the prelude with --execute.
+      auto add_action = [&](CheckResult r) {
+        if (!go) {
+          not_run(r);
+        } else if (!options_.execute) {
+          r.status = Status::skipped;
+          r.message = "not run: validation only (triggers, waits and snapshots run with --execute)";
+        } else {
+          r.status = Status::error;
+          r.message = "interrupted before it ran";
+        }
+        sr.checks.push_back(std::move(r));
+        return sr.checks.size() - 1;
+      };
+      if (st.trigger) {
+        sr.trigger_slot = add_action(action_row(st, st.id + ".trigger", "trigger", "trigger"));
+      }
+      if (st.wait) sr.wait_slot = add_action(action_row(st, st.id + ".wait", "wait", "wait"));
+      sr.snap_base = sr.checks.size();
+      sr.snaps.resize(st.snapshots.size());
+      for (const auto& snap : st.snapshots) {
+        add_action(action_row(st, snap.id, "snapshot", snapshot_description(snap)));
+      }
+      sr.check_base = sr.checks.size();
       for (std::size_t c = 0; c < st.checks.size(); ++c) {
         CheckResult r = base_result(st, st.checks[c]);
         if (!go) {
-          r.status = sr.result.status;
-          r.message = fmt::format("stage '{}' {}: {}", st.id,
-                                  sr.result.status == Status::blocked ? "blocked" : "skipped",
-                                  sr.result.reason);
+          not_run(r);
         } else {
-          tasks.push_back({i, c, base + c});
+          tasks.push_back({i, c, sr.check_base + c, false});
         }
         sr.checks.push_back(std::move(r));
+      }
+      if (go && options_.execute && (st.trigger || st.wait || !st.snapshots.empty())) {
+        preludes.push_back(i);
+      }
+    }
+    // Preludes (snapshots' first values, triggers, waits) of this wave's stages, at once.
+    if (preludes.size() == 1) {
+      run_prelude(run, spec_.stages[preludes[0]], runs[preludes[0]], writable_);
+    } else if (!preludes.empty()) {
+      std::vector<std::jthread> threads;
+      for (std::size_t i : preludes) {
+        threads.emplace_back([&, i] { run_prelude(run, spec_.stages[i], runs[i], writable_); });
+      }
+    }
+    for (std::size_t i : preludes) {
+      for (std::size_t k = 0; k < runs[i].snaps.size(); ++k) {
+        if (runs[i].snaps[k].ready) tasks.push_back({i, k, runs[i].snap_base + k, true});
       }
     }
     // Run this wave's checks on `jobs` threads; each writes only its own slot.
@@ -275,7 +484,12 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
       for (std::size_t k = next++; k < tasks.size(); k = next++) {
         const Task& t = tasks[k];
         const Stage& st = spec_.stages[t.stage];
-        runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
+        if (t.snapshot) {
+          runs[t.stage].checks[t.slot] =
+              snapshot_after(run, st, st.snapshots[t.check], runs[t.stage].snaps[t.check].before);
+        } else {
+          runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
+        }
       }
     };
     std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());

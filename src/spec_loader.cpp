@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -44,7 +45,9 @@ std::string_view to_string(VarType type) noexcept {
 
 std::size_t Spec::check_count() const noexcept {
   std::size_t n = 0;
-  for (const auto& s : stages) n += s.checks.size();
+  for (const auto& s : stages) {
+    n += s.checks.size() + s.snapshots.size() + (s.trigger ? 1 : 0) + (s.wait ? 1 : 0);
+  }
   return n;
 }
 
@@ -704,10 +707,10 @@ class Loader {
         if (s.id == stage.id)
           error(node["id"], fmt::format("stage id '{}' is used twice", stage.id));
       }
-      check_keys(
-          node,
-          {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects", "checks"},
-          where);
+      check_keys(node,
+                 {"id", "name", "description", "depends_on", "skip_if", "inputs", "expects",
+                  "trigger", "wait", "snapshots", "checks"},
+                 where);
       stage.name = get_string(node, "name", where, false).value_or(stage.id);
       stage.description = get_string(node, "description", where, false).value_or("");
       if (YAML::Node deps = node["depends_on"]) {
@@ -731,12 +734,30 @@ class Loader {
       if (YAML::Node skip = node["skip_if"]) load_skip_if(stage, skip, where);
       load_marker_list(stage, node["inputs"], "inputs", "input marker", where);
       load_marker_list(stage, node["expects"], "expects", "expected artifact", where);
+      if (YAML::Node trigger = node["trigger"]) load_trigger(stage, trigger, where);
+      if (YAML::Node wait = node["wait"]) load_wait(stage, wait, where);
+      if (YAML::Node snaps = node["snapshots"]) load_snapshots(stage, snaps, where);
       if (YAML::Node checks = node["checks"]) {
         if (!checks.IsSequence()) {
           error(checks,
                 fmt::format("{}: 'checks' must be a list, found {}", where, describe_node(checks)));
         } else {
           for (const auto& c : checks) load_check(stage, c);
+        }
+      }
+      for (const auto& snap : stage.snapshots) {
+        for (const auto& c : stage.checks) {
+          if (c.id == snap.id) {
+            error_at(snap.mark,
+                     fmt::format("{}: a snapshot and a check share the id '{}'", where, snap.id));
+          }
+        }
+      }
+      for (const auto& c : stage.checks) {
+        if ((stage.trigger && c.id == stage.id + ".trigger") ||
+            (stage.wait && c.id == stage.id + ".wait")) {
+          error_at(c.mark, fmt::format("{}: check id '{}' is the id of the stage's {} row", where,
+                                       c.id, c.id.substr(stage.id.size() + 1)));
         }
       }
       spec_.stages.push_back(std::move(stage));
@@ -868,13 +889,16 @@ class Loader {
     stage.checks.push_back(std::move(sc));
   }
 
-  void load_check(Stage& stage, const YAML::Node& node) {
+  // `forced_id`: a snapshot's probe, which takes the snapshot's id and has none of its own.
+  void load_check(Stage& stage, const YAML::Node& node,
+                  std::optional<std::string> forced_id = std::nullopt) {
     if (!node.IsMap()) {
       error(node, fmt::format("stage '{}': a check must be a mapping with id and type, found {}",
                               stage.id, describe_node(node)));
       return;
     }
-    auto id = get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
+    auto id = forced_id ? forced_id
+                        : get_string(node, "id", fmt::format("stage '{}': check", stage.id), true);
     auto type = get_string(node, "type", fmt::format("stage '{}': check", stage.id), true);
     if (!id || !type) return;
     std::string full_id = fmt::format("{}.{}", stage.id, *id);
@@ -1106,6 +1130,413 @@ class Loader {
         config.set_value(ps.name, std::move(*v), mark, true);
         return;
       }
+    }
+  }
+
+  // ---- triggers, waits, snapshots ---------------------------------------------------------
+
+  // A duration: seconds as a number, or a string with a unit (500ms, 30s, 5m, 1h); or a whole
+  // `$var` holding either (a number or string variable).
+  std::optional<std::chrono::milliseconds> parse_duration(const YAML::Node& node,
+                                                          std::string_view where) {
+    auto bad = [&](const std::string& found) {
+      error(node, fmt::format("{}: expected a duration (seconds, or e.g. 500ms, 30s, 5m, 1h) "
+                              "between 1ms and 24h, found {}",
+                              where, found));
+      return std::nullopt;
+    };
+    if (!node.IsScalar()) return bad(describe_node(node));
+    nlohmann::json v = scalar_to_json(node);
+    std::string shown = describe_node(node);
+    if (auto name = whole_var_reference(node)) {
+      if (spec_.find_var(*name) == nullptr) {
+        error(node, fmt::format("{}: undeclared variable '{}'", where, *name));
+        return std::nullopt;
+      }
+      v = spec_.values.contains(*name) ? spec_.values[*name] : nlohmann::json();
+      shown = fmt::format("${} = {}", *name, v.dump());
+    } else if (v.is_number() && !detail::is_plain_scalar(node)) {
+      v = node.Scalar();  // a quoted number is text: "30" has no unit
+    }
+    double ms = 0;
+    if (v.is_number()) {
+      ms = v.get<double>() * 1000.0;
+    } else if (v.is_string()) {
+      const std::string t = v.get<std::string>();
+      std::size_t i = 0;
+      while (i < t.size() && ((t[i] >= '0' && t[i] <= '9') || t[i] == '.')) ++i;
+      if (i == 0) return bad(shown);
+      double n = 0;
+      try {
+        n = std::stod(t.substr(0, i));
+      } catch (const std::exception&) {
+        return bad(shown);
+      }
+      const std::string unit = t.substr(i);
+      if (unit == "ms")
+        ms = n;
+      else if (unit == "s")
+        ms = n * 1000.0;
+      else if (unit == "m")
+        ms = n * 60000.0;
+      else if (unit == "h")
+        ms = n * 3600000.0;
+      else
+        return bad(shown);
+    } else {
+      return bad(shown);
+    }
+    if (!std::isfinite(ms) || ms < 1.0 || ms > 86400000.0) return bad(shown);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  }
+
+  // Checks the `${name}` references of a trigger template: spec variables or `root`.
+  bool check_interpolation(const std::string& text, const YAML::Node& node,
+                           std::string_view where) {
+    bool ok = true;
+    for (std::size_t pos = text.find("${"); pos != std::string::npos;
+         pos = text.find("${", pos + 2)) {
+      std::size_t end = text.find('}', pos);
+      std::string name = end == std::string::npos ? "" : text.substr(pos + 2, end - pos - 2);
+      if (!valid_identifier(name)) {
+        error(node, fmt::format("{}: \"{}\": '${{' must start a ${{name}} reference", where, text));
+        return false;
+      }
+      if (name != "root" && spec_.find_var(name) == nullptr) {
+        error(node, fmt::format("{}: \"{}\" uses undeclared variable '{}'", where, text, name));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  std::optional<std::string> get_template(const YAML::Node& node, std::string_view where) {
+    if (!node.IsScalar() || scalar_to_json(node).is_null()) {
+      error(node, fmt::format("{}: expected a string, found {}", where, describe_node(node)));
+      return std::nullopt;
+    }
+    std::string text = node.Scalar();
+    // A whole `$name` item is the same as `${name}`.
+    if (auto name = whole_var_reference(node); name && text.rfind("${", 0) != 0) {
+      text = "${" + *name + "}";
+    }
+    if (!check_interpolation(text, node, where)) return std::nullopt;
+    return text;
+  }
+
+  std::optional<std::map<std::string, std::string>> get_template_map(const YAML::Node& node,
+                                                                     std::string_view where) {
+    if (!node.IsMap()) {
+      error(node, fmt::format("{}: expected a mapping, found {}", where, describe_node(node)));
+      return std::nullopt;
+    }
+    std::map<std::string, std::string> out;
+    for (const auto& kv : node) {
+      auto v = get_template(kv.second, fmt::format("{}: '{}'", where, kv.first.Scalar()));
+      if (!v) return std::nullopt;
+      out[kv.first.Scalar()] = *v;
+    }
+    return out;
+  }
+
+  void load_trigger(Stage& stage, const YAML::Node& node, const std::string& stage_where) {
+    const std::string where = stage_where + ": trigger";
+    if (!node.IsMap() || node.size() != 1) {
+      error(node, fmt::format("{}: expected exactly one of {{command: [...]}}, {{http: {{...}}}} "
+                              "or {{write_marker: {{...}}}}, found {}",
+                              where, describe_node(node)));
+      return;
+    }
+    check_keys(node, {"command", "http", "write_marker"}, where);
+    Trigger t;
+    t.mark = mark_of(node, file_);
+    if (YAML::Node c = node["command"]) {
+      t.kind = Trigger::Kind::command;
+      YAML::Node argv = c.IsMap() ? c["argv"] : c;
+      const std::string w = where + ".command";
+      if (c.IsMap()) check_keys(c, {"argv", "env", "env_allow", "cwd", "timeout", "kill_grace"}, w);
+      if (!argv || !argv.IsSequence() || argv.size() == 0) {
+        error(c, fmt::format("{}: expected a non-empty argument list (no shell), e.g. [script.sh, "
+                             "--scene, $scene_id], or {{argv: [...], env, env_allow, cwd, "
+                             "timeout}}, found {}",
+                             w, describe_node(argv ? argv : c)));
+        return;
+      }
+      for (const auto& a : argv) {
+        auto v = get_template(a, w);
+        if (!v) return;
+        t.command.argv.push_back(*v);
+      }
+      if (t.command.argv.front().empty()) {
+        error(argv, w + ": the program name is empty");
+        return;
+      }
+      if (c.IsMap()) {
+        if (YAML::Node env = c["env"]) {
+          auto m = get_template_map(env, w + ": env");
+          if (!m) return;
+          t.command.env = *m;
+        }
+        if (YAML::Node allow = c["env_allow"]) {
+          if (!allow.IsSequence()) {
+            error(allow, fmt::format("{}: env_allow must be a list of variable names, found {}", w,
+                                     describe_node(allow)));
+            return;
+          }
+          t.command.env_allow.clear();
+          for (const auto& n : allow) {
+            if (!n.IsScalar() || n.Scalar().empty() || n.Scalar().find('=') != std::string::npos) {
+              error(n, fmt::format("{}: env_allow: expected a variable name, found {}", w,
+                                   describe_node(n)));
+              return;
+            }
+            t.command.env_allow.push_back(n.Scalar());
+          }
+        }
+        if (YAML::Node cwd = c["cwd"]) {
+          auto v = get_template(cwd, w + ": cwd");
+          if (!v) return;
+          t.command.cwd = *v;
+        }
+        if (YAML::Node d = c["timeout"]) {
+          auto v = parse_duration(d, w + ": timeout");
+          if (!v) return;
+          t.command.timeout = *v;
+        }
+        if (YAML::Node d = c["kill_grace"]) {
+          auto v = parse_duration(d, w + ": kill_grace");
+          if (!v) return;
+          t.command.kill_grace = *v;
+        }
+      }
+    } else if (YAML::Node h = node["http"]) {
+      t.kind = Trigger::Kind::http;
+      const std::string w = where + ".http";
+      if (!h.IsMap()) {
+        error(h, fmt::format("{}: expected {{url, method, headers, body, expect_status, timeout}}, "
+                             "found {}",
+                             w, describe_node(h)));
+        return;
+      }
+      check_keys(h, {"url", "method", "headers", "body", "expect_status", "timeout"}, w);
+      YAML::Node url = h["url"];
+      if (!url) {
+        error(h, w + ": missing required key 'url'");
+        return;
+      }
+      auto u = get_template(url, w + ": url");
+      if (!u) return;
+      t.http.url = *u;
+      if (u->rfind("${", 0) != 0 && u->rfind("http://", 0) != 0 && u->rfind("https://", 0) != 0) {
+        error(url, fmt::format("{}: url must start with http:// or https://, found \"{}\"", w, *u));
+        return;
+      }
+      if (auto m = get_string(h, "method", w, false)) {
+        static const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+        if (std::find(kMethods.begin(), kMethods.end(), *m) == kMethods.end()) {
+          error(h["method"],
+                fmt::format("{}: method must be one of {}, found \"{}\"", w, join(kMethods), *m));
+          return;
+        }
+        t.http.method = *m;
+      }
+      if (YAML::Node hd = h["headers"]) {
+        auto m = get_template_map(hd, w + ": headers");
+        if (!m) return;
+        t.http.headers = *m;
+      }
+      if (YAML::Node b = h["body"]) {
+        auto v = get_template(b, w + ": body");
+        if (!v) return;
+        t.http.body = *v;
+      }
+      if (YAML::Node es = h["expect_status"]) {
+        t.http.expect_status.clear();
+        auto add = [&](const YAML::Node& n) {
+          nlohmann::json v = n.IsScalar() ? scalar_to_json(n) : nlohmann::json();
+          if (!v.is_number_integer() || v.get<long>() < 100 || v.get<long>() > 599) {
+            error(n, fmt::format("{}: expect_status: expected HTTP status codes (100-599), "
+                                 "found {}",
+                                 w, describe_node(n)));
+            return false;
+          }
+          t.http.expect_status.push_back(v.get<long>());
+          return true;
+        };
+        if (es.IsSequence()) {
+          for (const auto& n : es)
+            if (!add(n)) return;
+        } else if (!add(es)) {
+          return;
+        }
+        if (t.http.expect_status.empty()) {
+          error(es, w + ": expect_status is empty");
+          return;
+        }
+      }
+      if (YAML::Node d = h["timeout"]) {
+        auto v = parse_duration(d, w + ": timeout");
+        if (!v) return;
+        t.http.timeout = *v;
+      }
+    } else if (YAML::Node wm = node["write_marker"]) {
+      t.kind = Trigger::Kind::write_marker;
+      const std::string w = where + ".write_marker";
+      if (!wm.IsMap()) {
+        error(wm, fmt::format("{}: expected {{path, fields}}, found {}", w, describe_node(wm)));
+        return;
+      }
+      check_keys(wm, {"path", "fields"}, w);
+      YAML::Node path = wm["path"];
+      if (!path) {
+        error(wm, w + ": missing required key 'path'");
+        return;
+      }
+      auto pt = parse_template(path, w);
+      if (!pt || !check_template(*pt, path, w)) return;
+      for (const auto& part : pt->parts()) {
+        if (part.kind == PathTemplate::Part::Kind::artifact_field) {
+          error(path, w + ": the marker path may use variables only, not artifact fields");
+          return;
+        }
+      }
+      t.marker.path = std::move(*pt);
+      if (YAML::Node fields = wm["fields"]) {
+        if (!fields.IsMap()) {
+          error(fields,
+                fmt::format("{}: fields must be a mapping, found {}", w, describe_node(fields)));
+          return;
+        }
+        for (const auto& kv : fields) {
+          const std::string key = kv.first.Scalar();
+          if (auto name = whole_var_reference(kv.second)) {
+            if (spec_.find_var(*name) == nullptr) {
+              error(kv.second,
+                    fmt::format("{}: field '{}' uses undeclared variable '{}'", w, key, *name));
+              return;
+            }
+            t.marker.fields[key] = spec_.values.contains(*name) ? spec_.values[*name] : nullptr;
+          } else if (kv.second.IsScalar()) {
+            t.marker.fields[key] = scalar_to_json(kv.second);
+          } else {
+            error(kv.second, fmt::format("{}: field '{}' must be a scalar or a $variable", w, key));
+            return;
+          }
+        }
+      }
+    }
+    stage.trigger = std::move(t);
+  }
+
+  void load_wait(Stage& stage, const YAML::Node& node, const std::string& stage_where) {
+    const std::string where = stage_where + ": wait";
+    if (!node.IsMap()) {
+      error(node, fmt::format("{}: expected {{for: [markers], timeout, interval, max_interval}}, "
+                              "found {}",
+                              where, describe_node(node)));
+      return;
+    }
+    check_keys(node, {"for", "timeout", "interval", "max_interval"}, where);
+    StageWait w;
+    w.mark = mark_of(node, file_);
+    YAML::Node list = node["for"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      error(list ? list : node,
+            fmt::format("{}: 'for' must be a non-empty list of marker paths or artifact names",
+                        where));
+      return;
+    }
+    for (const auto& item : list) {
+      auto ref = parse_artifact_ref(item, where + ": for");
+      if (!ref) return;
+      w.markers.push_back(std::move(*ref));
+    }
+    for (auto [key, dest] : {std::pair{"timeout", &w.timeout}, std::pair{"interval", &w.interval},
+                             std::pair{"max_interval", &w.max_interval}}) {
+      if (YAML::Node d = node[key]) {
+        auto v = parse_duration(d, fmt::format("{}: {}", where, key));
+        if (!v) return;
+        *dest = *v;
+      }
+    }
+    if (w.max_interval < w.interval) w.max_interval = w.interval;
+    stage.wait = std::move(w);
+  }
+
+  void load_snapshots(Stage& stage, const YAML::Node& node, const std::string& stage_where) {
+    const std::string where = stage_where + ": snapshots";
+    if (!node.IsSequence()) {
+      error(node, fmt::format("{}: expected a list of {{id, probe, value, expect}}, found {}",
+                              where, describe_node(node)));
+      return;
+    }
+    for (const auto& item : node) {
+      if (!item.IsMap()) {
+        error(item, fmt::format("{}: a snapshot must be a mapping, found {}", where,
+                                describe_node(item)));
+        continue;
+      }
+      auto id = get_string(item, "id", where, true);
+      if (!id) continue;
+      const std::string w = fmt::format("snapshot '{}.{}'", stage.id, *id);
+      if (!valid_id(*id)) {
+        error(item["id"],
+              fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'", *id));
+        continue;
+      }
+      check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"}, w);
+      YAML::Node probe = item["probe"];
+      if (!probe || !probe.IsMap()) {
+        error(probe ? probe : YAML::Node(item),
+              fmt::format("{}: 'probe' must be a check as a mapping {{type: ..., params...}}", w));
+        continue;
+      }
+      if (probe["id"]) {
+        error(probe["id"], fmt::format("{}: the probe takes the snapshot's id; remove 'id'", w));
+        continue;
+      }
+      Snapshot snap;
+      snap.id = fmt::format("{}.{}", stage.id, *id);
+      snap.mark = mark_of(item, file_);
+      Stage tmp;
+      tmp.id = stage.id;
+      std::size_t errors_before = errors_.size();
+      load_check(tmp, probe, *id);
+      if (errors_.size() != errors_before || tmp.checks.size() != 1) continue;
+      tmp.checks.front().description = get_string(item, "description", w, false).value_or("");
+      snap.probe = std::make_shared<const StageCheck>(std::move(tmp.checks.front()));
+      auto value = get_string(item, "value", w, true);
+      if (!value) continue;
+      auto path = JsonPath::parse(*value);
+      if (!path) {
+        error(item["value"], fmt::format("{}: value: {}", w, path.error().message));
+        continue;
+      }
+      snap.value = std::move(*path);
+      YAML::Node expect = item["expect"];
+      if (!expect) {
+        error(item, fmt::format("{}: missing required key 'expect' (a condition on before, after "
+                                "and delta, e.g. \"delta >= 1\")",
+                                w));
+        continue;
+      }
+      auto cond = parse_condition(expect, w + ": expect");
+      if (!cond) continue;
+      snap.expect = std::move(*cond);
+      if (YAML::Node d = item["timeout"]) {
+        auto v = parse_duration(d, w + ": timeout");
+        if (!v) continue;
+        snap.timeout = *v;
+      }
+      if (YAML::Node d = item["interval"]) {
+        auto v = parse_duration(d, w + ": interval");
+        if (!v) continue;
+        snap.interval = *v;
+      }
+      for (const auto& s : stage.snapshots) {
+        if (s.id == snap.id) error(item["id"], fmt::format("snapshot id '{}' is used twice", *id));
+      }
+      stage.snapshots.push_back(std::move(snap));
     }
   }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/report.hpp"
@@ -43,6 +44,13 @@ struct RunRequest {
   bool load_default_plugins = true;  ///< Also load the installed plugin folder if it exists.
   RunOptions options;                ///< Jobs, limits, fail_on_warn, cancellation.
   std::vector<Reporter*> reporters;  ///< Receive results as the run goes (may be empty).
+  /// Stress: run the spec this many times (plugins, spec and store set up once). Each
+  /// iteration feeds the reporters; the outcome passes only if every iteration passed
+  /// (Report::iterations). Stops early when the run is cancelled.
+  unsigned iterations = 1;
+  /// Chaos: inject transport-level faults into the store (ChaosStore), reproducibly from the
+  /// seed; Report::chaos lists them. The verdict is then the clean run's, or 3.
+  std::optional<ChaosOptions> chaos;
 };
 
 /// The verdict and the report.

@@ -3,13 +3,16 @@
 /// Report: the outcome of a run, and the exit-code rule every verb shares.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/check_result.hpp"
 #include "stagecheck/export.hpp"
+#include "stagecheck/iteration.hpp"
 #include "stagecheck/status.hpp"
 
 namespace stagecheck {
@@ -60,6 +63,14 @@ struct STAGECHECK_API Report {
   /// exit code is 3: the failure could not be recorded). Both empty when none was due.
   std::string failure_marker;
   std::string failure_marker_error;
+  /// A stress run (more than one iteration): every iteration in order, which one `results`
+  /// come from, and warnings about stagecheck's own growth (memory, descriptors). Empty for a
+  /// single run.
+  std::vector<Iteration> iterations;
+  unsigned results_iteration = 0;
+  std::vector<std::string> stress_warnings;
+  /// With `--chaos`: every fault injected into the store and what became of it.
+  std::optional<ChaosReport> chaos;
 
   /// "pass", "fail" or "no_verdict".
   std::string_view verdict() const noexcept;

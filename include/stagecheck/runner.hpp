@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "stagecheck/artifact.hpp"
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/report.hpp"
 #include "stagecheck/reporter.hpp"
@@ -26,20 +27,32 @@ struct RunOptions {
   /// Only a job that embeds stagecheck and validates its own environment sets it; the driver
   /// never does, since its environment is not the pipeline's.
   bool allow_process_env = false;
+  /// Runs the pipeline as well as validating it: each stage's `trigger` (a command, an HTTP
+  /// request or an input marker), its bounded `wait` for the markers the work leaves, and its
+  /// before/after `snapshots`. Without it (the default, and the driver's without `--execute`)
+  /// those rows are `skipped` and stagecheck only reads.
+  bool execute = false;
+  /// Chaos at the probe layer: checks that reach live services ask it, through
+  /// CheckContext::probe_fault, whether a request faults. Null: no chaos. Must outlive the run.
+  const ChaosInjector* chaos = nullptr;
 };
 
 /// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks
 /// run in parallel; results come out in spec order whatever the timing.
 class STAGECHECK_API Runner {
  public:
-  /// `spec` and `store` must outlive the runner.
+  /// `spec` and `store` must outlive the runner. The store is only read: a `write_marker`
+  /// trigger is an error row.
   Runner(const Spec& spec, const Store& store, RunOptions options);
+  /// The same with a store that `write_marker` triggers may write to (only with `execute`).
+  Runner(const Spec& spec, Store& store, RunOptions options);
   /// Runs once, feeding `reporters` (begin, each result in spec order, end).
   Report run(const std::vector<Reporter*>& reporters = {});
 
  private:
   const Spec& spec_;
   const Store& store_;
+  Store* writable_ = nullptr;
   RunOptions options_;
 };
 

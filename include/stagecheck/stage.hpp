@@ -10,8 +10,10 @@
 #include "stagecheck/artifact_ref.hpp"
 #include "stagecheck/check.hpp"
 #include "stagecheck/condition.hpp"
+#include "stagecheck/snapshot.hpp"
 #include "stagecheck/source_mark.hpp"
 #include "stagecheck/status.hpp"
+#include "stagecheck/trigger.hpp"
 
 namespace stagecheck {
 
@@ -43,6 +45,12 @@ struct Stage {
   std::string description;
   std::vector<std::string> depends_on;
   std::optional<SkipRule> skip_if;
+  /// Runs before the stage is validated, only with RunOptions::execute.
+  std::optional<Trigger> trigger;
+  /// Bounded wait for the trigger's markers (runs with or without a trigger).
+  std::optional<StageWait> wait;
+  /// Values recorded before the trigger and compared after it.
+  std::vector<Snapshot> snapshots;
   /// Checks in spec order: input markers first, then expected artifacts, then `checks:`.
   std::vector<StageCheck> checks;
   SourceMark mark;

@@ -27,6 +27,7 @@
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
 
@@ -34,9 +35,11 @@ std::atomic<bool> g_interrupted{false};
 
 namespace {
 extern "C" void on_signal(int sig) {
-  g_interrupted.store(true);
-  // A second signal ends the process the default way.
+  if (!g_interrupted.exchange(true)) return;  // the first: stop new work, finish cleanly
+  // A second signal ends the process at once, and the commands it triggered with it.
+  kill_running_triggers();
   std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 }  // namespace
 
@@ -246,6 +249,46 @@ int execute(const RunCli& o, const po::variables_map& vm,
         report.failure_marker, report.failure_marker_error);
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
+  }
+  if (!report.iterations.empty()) {
+    notes << fmt::format("\nStress: {} iteration(s)\n", report.iterations.size());
+    for (const Iteration& it : report.iterations) {
+      notes << fmt::format(
+          "  iteration {:>3}: {:<10} exit {}  {} pass, {} fail, {} error  {:.2f} s  rss {:.1f} MiB "
+          " "
+          "{} fds{}\n",
+          it.index,
+          it.exit_code == 0   ? "PASS"
+          : it.exit_code == 1 ? "FAIL"
+                              : "NO VERDICT",
+          it.exit_code, it.pass, it.fail, it.error, it.duration_ms / 1000.0,
+          static_cast<double>(it.rss_kib) / 1024.0, it.open_fds,
+          it.failed.empty() ? "" : fmt::format("  failed: {}", fmt::join(it.failed, ", ")));
+    }
+    for (const auto& w : report.stress_warnings) notes << "  warning: " << w << "\n";
+    notes << fmt::format("Overall: {} (exit {}); results above are from iteration {}\n",
+                         report.exit_code == ExitCode::pass   ? "PASS"
+                         : report.exit_code == ExitCode::fail ? "FAIL"
+                                                              : "NO VERDICT",
+                         static_cast<int>(report.exit_code), report.results_iteration);
+  }
+  if (report.chaos) {
+    const ChaosReport& c = *report.chaos;
+    notes << fmt::format(
+        "\nChaos (--chaos {} --seed {}, {} retries): {} fault(s) injected; {} request(s) "
+        "retried clean; {} fault(s) reached a check (could not be evaluated)\n",
+        c.options.rate, c.options.seed, c.options.retries, c.injected, c.retried_clean,
+        c.exhausted);
+    std::size_t shown = 0;
+    for (const InjectedFault& f : c.faults) {
+      if (f.outcome == "retried" && f.recovered) continue;
+      if (++shown > 20) {
+        notes << "  ... (every fault is in the JSON report)\n";
+        break;
+      }
+      notes << fmt::format("  #{} {} '{}': {} (attempt {}): {}\n", f.number, f.op, f.path, f.kind,
+                           f.attempt, f.outcome);
+    }
   }
   const std::string json_text =
       report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

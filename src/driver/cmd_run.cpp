@@ -33,12 +33,25 @@ and exits with the verdict
 (0 pass, 1 fail, 2 usage/spec error, 3 no verdict). Every stage is evaluated: a failure
 never stops the run; stages whose dependency failed are reported as blocked. If the spec
 has on_failure.write_marker and the run fails, that marker is written (exit 3 if it cannot).
+With --execute, each stage first runs its trigger (a command, an HTTP request or an input
+marker), waits (bounded) for the markers it names and compares its before/after snapshots;
+without it stagecheck only reads, and those rows are skipped.
 
 Options)");
   RunCli o;
   std::vector<std::string> var_items;
   opts.add_options()("help,h", "show this help")("var", po::value(&var_items)->composing(),
-                                                 "set a spec variable, NAME=VALUE (repeatable)");
+                                                 "set a spec variable, NAME=VALUE (repeatable)")(
+      "execute", "run the spec's triggers, waits and snapshots (runs the commands it names)")(
+      "iterations", po::value<unsigned>()->default_value(1),
+      "stress: run N times; passes only if every iteration passed (each iteration's verdict, "
+      "timings and stagecheck's memory and open descriptors are reported)")(
+      "chaos", po::value<double>(),
+      "inject transport faults (resets, timeouts, stalls, 503/429, cut streams) into this "
+      "fraction of store requests, 0 to 1; the verdict is the clean run's or 3")(
+      "seed", po::value<std::uint64_t>(), "--chaos: the seed that makes the faults reproducible")(
+      "chaos-retries", po::value<unsigned>()->default_value(2),
+      "--chaos: retries of a faulted request before its error reaches a check");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -46,6 +59,25 @@ Options)");
   if (spec_path.empty()) return usage_error("run needs a SPEC file", "run");
   RunRequest req;
   if (auto stop = apply_run_options(o, vm, req.options, "run")) return *stop;
+  req.options.execute = vm.count("execute") != 0;
+  req.iterations = vm["iterations"].as<unsigned>();
+  if (req.iterations == 0) return usage_error("--iterations must be at least 1", "run");
+  if (vm.count("chaos") != 0) {
+    ChaosOptions chaos;
+    chaos.rate = vm["chaos"].as<double>();
+    if (!(chaos.rate >= 0.0 && chaos.rate <= 1.0)) {
+      return usage_error(fmt::format("--chaos must be between 0 and 1, found {}", chaos.rate),
+                         "run");
+    }
+    if (vm.count("seed") == 0) {
+      return usage_error("--chaos needs --seed S (the faults are reproducible from it)", "run");
+    }
+    chaos.seed = vm["seed"].as<std::uint64_t>();
+    chaos.retries = vm["chaos-retries"].as<unsigned>();
+    req.chaos = chaos;
+  } else if (vm.count("seed") != 0) {
+    return usage_error("--seed is only used with --chaos", "run");
+  }
   auto vars = parse_vars(var_items);
   if (!vars) return usage_error(vars.error().message, "run");
   req.spec_file = spec_path;
