@@ -126,7 +126,7 @@ bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOption
 void add_run_options(po::options_description& opts, RunCli& o) {
   // clang-format off
   opts.add_options()
-    ("root", po::value(&o.root), "folder or s3://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
+    ("root", po::value(&o.root), "folder, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
     ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
     ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
     ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
@@ -135,12 +135,14 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("quiet,q", "text format: print only failures, errors, warnings and the summary")
     ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
     ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)")
-    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root: the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root (and gs:// with --gcs-api s3): the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS; for gs://, https://storage.googleapis.com)")
     ("region", po::value(&o.region), "s3:// root: the region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)")
     ("profile", po::value(&o.profile), "s3:// root: the profile in ~/.aws/credentials (default: AWS_PROFILE, else default); used only when AWS_ACCESS_KEY_ID is not set")
-    ("io-concurrency", po::value(&o.io_concurrency), "s3:// root: requests in flight at once (default 32; separate from --jobs)")
-    ("io-retries", po::value(&o.io_retries), "s3:// root: retries of a request on 429, 5xx and transport errors (default 5)")
-    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)")
+    ("gcs-api", po::value(&o.gcs_api), "gs:// root: json (default: the GCS JSON API with an OAuth token) or s3 (GCS's S3 interoperability mode at https://storage.googleapis.com with HMAC keys, taken as for s3://)")
+    ("gcs-token-file", po::value(&o.gcs_token_file), "gs:// root: a file holding an OAuth access token (default: GOOGLE_OAUTH_ACCESS_TOKEN_FILE); GOOGLE_OAUTH_ACCESS_TOKEN wins over it, gcloud and the metadata server come after it")
+    ("io-concurrency", po::value(&o.io_concurrency), "s3:// and gs:// roots: requests in flight at once (default 32; separate from --jobs)")
+    ("io-retries", po::value(&o.io_retries), "s3:// and gs:// roots: retries of a request on 429, 5xx and transport errors (default 5)")
+    ("io-timeout", po::value(&o.io_timeout), "s3:// and gs:// roots: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)")
     ("metrics-file", po::value(&o.metrics_file), "write the run's metrics in Prometheus text format to this file (atomically; for node_exporter's textfile collector)")
     ("pushgateway", po::value(&o.pushgateway), "push the run's metrics to this Pushgateway URL (job=stagecheck, spec=NAME)")
     ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)");
@@ -209,10 +211,13 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   ro.cancel = &g_interrupted;
   if (o.io_concurrency == 0) return usage_error("--io-concurrency must be at least 1", verb);
   if (o.io_timeout == 0) return usage_error("--io-timeout must be at least 1", verb);
+  if (o.gcs_api != "json" && o.gcs_api != "s3") {
+    return usage_error(fmt::format("--gcs-api must be json or s3, found \"{}\"", o.gcs_api), verb);
+  }
   return std::nullopt;
 }
 
-// Store settings for a bucket --root. A CLI takes its credentials where the AWS SDKs do, so
+// Store settings for a bucket --root. A CLI takes its credentials where the cloud SDKs do, so
 // the driver, unlike a check, reads the process environment for them.
 StoreOptions store_options(const RunCli& o) {
   StoreOptions options;
@@ -224,6 +229,13 @@ StoreOptions store_options(const RunCli& o) {
   options.s3.retry.max_retries = o.io_retries;
   options.s3.connect_timeout = std::chrono::seconds(o.io_timeout);
   options.s3.idle_timeout = std::chrono::seconds(o.io_timeout);
+  options.gcs_api = o.gcs_api == "s3" ? GcsApi::s3 : GcsApi::json;
+  options.gcs.env = process_environment();
+  options.gcs.token_file = o.gcs_token_file;
+  options.gcs.io_concurrency = o.io_concurrency;
+  options.gcs.retry.max_retries = o.io_retries;
+  options.gcs.connect_timeout = std::chrono::seconds(o.io_timeout);
+  options.gcs.idle_timeout = std::chrono::seconds(o.io_timeout);
   return options;
 }
 
