@@ -89,9 +89,8 @@ def upload(root, port):
     return len(files)
 
 
-def curl_per_object(endpoint):
-    """The harness pattern: a process per page and per object."""
-    prefix = f"scenes/{SCENE}/episodes/quality/episodes/"
+def curl_list(endpoint, prefix):
+    """Every key under prefix, one `curl` process per ListObjectsV2 page."""
     keys, token = [], None
     while True:
         cmd = ["curl", "-sS", "--fail"] + SIGV4 + ["-G", f"{endpoint}/{BUCKET}",
@@ -104,13 +103,23 @@ def curl_per_object(endpoint):
         if root.find(ns + "IsTruncated").text != "true":
             break
         token = root.find(ns + "NextContinuationToken").text
+    return keys
+
+
+def curl_get(endpoint, key):
+    """One object's body, one `curl` process."""
+    return subprocess.run(["curl", "-sS", "--fail"] + SIGV4 + [f"{endpoint}/{BUCKET}/{key}"],
+                          check=True, capture_output=True).stdout
+
+
+def curl_per_object(endpoint):
+    """The harness pattern: a process per page and per object."""
+    keys = curl_list(endpoint, f"scenes/{SCENE}/episodes/quality/episodes/")
     ok = 0
     for key in keys:
         if not key.endswith("/quality_certificate.json"):
             continue
-        body = subprocess.run(["curl", "-sS", "--fail"] + SIGV4 + [f"{endpoint}/{BUCKET}/{key}"],
-                              check=True, capture_output=True).stdout
-        doc = json.loads(body)
+        doc = json.loads(curl_get(endpoint, key))
         ok += doc.get("validation_passed") is True
     return ok
 
