@@ -28,6 +28,7 @@
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
 #include "stagecheck/metrics_export.hpp"
+#include "stagecheck/open_store.hpp"
 #include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
@@ -130,7 +131,7 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
     ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
     ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
-    ("jobs,j", po::value(&o.jobs), "checks run at once (default: number of cores)")
+    ("jobs,j", po::value(&o.jobs), "checks run at once (default: the number of cores; for an s3:// or gs:// root, --io-concurrency)")
     ("fail-on-warn", "exit 1 when a warning-severity check did not hold")
     ("quiet,q", "text format: print only failures, errors, warnings and the summary")
     ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
@@ -205,6 +206,9 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   auto max_bytes = parse_size(o.max_bytes_text);
   if (!max_bytes) return usage_error("--max-bytes: " + max_bytes.error().message, verb);
   ro.jobs = o.jobs;
+  // Checks on a bucket wait on the network, not the CPU: by default as many run (and read) at
+  // once as requests may be in flight, not one per core.
+  if (vm.count("jobs") == 0 && is_store_uri(o.root)) ro.jobs = o.io_concurrency;
   ro.fail_on_warn = vm.count("fail-on-warn") != 0;
   ro.limits.max_bytes = *max_bytes;
   ro.limits.max_depth = o.max_depth;
