@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "stagecheck/chaos_store.hpp"
 #include "stagecheck/local_store.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/plugin_loader.hpp"
@@ -223,12 +224,17 @@ RunOutcome run_spec(const RunRequest& request) {
       owned = std::move(*opened);
       store = owned.get();
     }
-    std::unique_ptr<ChaosStore> chaos;
+    // Chaos: one injector for the store layer and the probe layer.
+    std::optional<ChaosInjector> chaos;
+    std::unique_ptr<ChaosStore> chaos_store;
+    RunOptions options = request.options;
     if (request.chaos && request.chaos->rate > 0) {
-      chaos = std::make_unique<ChaosStore>(*store, *request.chaos);
-      store = chaos.get();
+      chaos.emplace(*request.chaos);
+      chaos_store = std::make_unique<ChaosStore>(*store, *chaos);
+      store = chaos_store.get();
+      options.chaos = &*chaos;
     }
-    Runner runner(*spec, *store, request.options);
+    Runner runner(*spec, *store, options);
     out.report =
         request.iterations > 1 ? run_iterations(runner, request) : runner.run(request.reporters);
     if (spec->on_failure && out.report->exit_code == ExitCode::fail) {

@@ -43,6 +43,18 @@ Result<Doc> RunState::load(const std::string& path, Format format, std::uint64_t
   return future.get();
 }
 
+std::optional<Error> CheckContextImpl::probe_fault(std::string_view service,
+                                                   std::string_view target) {
+  if (run_.chaos() == nullptr) return std::nullopt;
+  // What the report shows: no credentials (user:password@) and no query string.
+  std::string shown(target.substr(0, target.find('?')));
+  const std::size_t scheme = shown.find("://");
+  const std::size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+  const std::size_t at = shown.find('@', host);
+  if (at != std::string::npos && at < shown.find('/', host)) shown.erase(host, at + 1 - host);
+  return run_.chaos()->request(fmt::format("probe:{}", service), shown);
+}
+
 void RunState::forget_cached() {
   std::lock_guard lock(mutex_);
   cache_.clear();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/check_context.hpp"
 #include "stagecheck/spec.hpp"
 
@@ -22,13 +23,14 @@ using Doc = std::shared_ptr<const nlohmann::json>;
 class RunState {
  public:
   RunState(const Spec& spec, const Store& store, LoadLimits limits, const std::atomic<bool>* cancel,
-           unsigned jobs, bool allow_process_env)
+           unsigned jobs, bool allow_process_env, const ChaosInjector* chaos = nullptr)
       : spec_(spec),
         store_(store),
         limits_(limits),
         cancel_(cancel),
         jobs_(jobs),
-        allow_process_env_(allow_process_env) {}
+        allow_process_env_(allow_process_env),
+        chaos_(chaos) {}
 
   const Spec& spec() const { return spec_; }
   const Store& store() const { return store_; }
@@ -36,6 +38,7 @@ class RunState {
   bool cancelled() const { return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed); }
   unsigned jobs() const { return jobs_; }
   bool allow_process_env() const { return allow_process_env_; }
+  const ChaosInjector* chaos() const { return chaos_; }
 
   /// Loads `path` as `format` with a read cap, once per (path, format, cap).
   /// With `fresh`, reads anew and caches nothing.
@@ -52,6 +55,7 @@ class RunState {
   const std::atomic<bool>* cancel_;
   unsigned jobs_;
   bool allow_process_env_;
+  const ChaosInjector* chaos_;
   std::mutex mutex_;
   std::map<std::string, std::shared_future<Result<Doc>>> cache_;
 };
@@ -74,6 +78,7 @@ class CheckContextImpl final : public CheckContext {
   bool cancelled() const override { return run_.cancelled(); }
   unsigned jobs() const override { return run_.jobs(); }
   bool process_env_allowed() const override { return run_.allow_process_env(); }
+  std::optional<Error> probe_fault(std::string_view service, std::string_view target) override;
 
   /// Paths recorded, sorted and unique.
   std::vector<std::string> artifacts() const { return {read_.begin(), read_.end()}; }

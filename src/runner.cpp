@@ -365,7 +365,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   unsigned jobs =
       options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
   detail::RunState run(spec_, store_, options_.limits, options_.cancel, jobs,
-                       options_.allow_process_env);
+                       options_.allow_process_env, options_.chaos);
 
   std::vector<StageRun> runs(spec_.stages.size());
   std::map<std::string, const StageRun*> by_id;

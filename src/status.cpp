@@ -114,6 +114,10 @@ Reader::~Reader() = default;
 Store::~Store() = default;
 Check::~Check() = default;
 CheckContext::~CheckContext() = default;
+
+std::optional<Error> CheckContext::probe_fault(std::string_view, std::string_view) {
+  return std::nullopt;
+}
 Reporter::~Reporter() = default;
 
 }  // namespace stagecheck

@@ -3,6 +3,7 @@
 /// CheckContext: what a running check may use. One context per check evaluation.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,12 @@ class STAGECHECK_API CheckContext {
   virtual unsigned jobs() const = 0;
   /// True if RunOptions::allow_process_env was set by an embedding job.
   virtual bool process_env_allowed() const = 0;
+  /// Chaos at the probe layer (`--chaos`): a check calls this before each request it makes to
+  /// a live service (`service`: e.g. "prometheus"; `target`: the URL or host, without
+  /// credentials) and, when it returns an error, treats it exactly as its client's own
+  /// transport error (the check could not be evaluated). Retries are already accounted for.
+  /// Always empty without `--chaos`.
+  virtual std::optional<Error> probe_fault(std::string_view service, std::string_view target);
 };
 
 }  // namespace stagecheck

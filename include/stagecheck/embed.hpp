@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "stagecheck/chaos_store.hpp"
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/report.hpp"

@@ -27,7 +27,7 @@
 #include "stagecheck/export.hpp"
 
 /// Bumped whenever StagecheckPluginInfo or the meaning of its fields changes.
-#define STAGECHECK_PLUGIN_ABI_VERSION 1u
+#define STAGECHECK_PLUGIN_ABI_VERSION 2u
 /// The entry point's name carries the ABI version too.
 #define STAGECHECK_PLUGIN_ENTRY_NAME "stagecheck_plugin_v1"
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stagecheck/chaos_store.hpp"
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/check_result.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/iteration.hpp"

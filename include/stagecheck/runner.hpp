@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "stagecheck/artifact.hpp"
+#include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/report.hpp"
 #include "stagecheck/reporter.hpp"
@@ -31,6 +32,9 @@ struct RunOptions {
   /// before/after `snapshots`. Without it (the default, and the driver's without `--execute`)
   /// those rows are `skipped` and stagecheck only reads.
   bool execute = false;
+  /// Chaos at the probe layer: checks that reach live services ask it, through
+  /// CheckContext::probe_fault, whether a request faults. Null: no chaos. Must outlive the run.
+  const ChaosInjector* chaos = nullptr;
 };
 
 /// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks

@@ -180,6 +180,13 @@ class HttpLoadCheck final : public Check {
     const std::string what = describe_request(s_.request);
     auto headers = build_headers(s_.request, ctx);
     if (!headers) return CheckOutcome::fail(fmt::format("{}: {}", what, headers.error().message));
+    // Chaos: one draw for the whole probe. A fault inside the load would count as the
+    // service's error rate and blame the service, so the probe cannot be evaluated instead.
+    if (auto fault = ctx.probe_fault("http_load", s_.request.target.url)) {
+      CheckOutcome out = CheckOutcome::error(fmt::format("{}: {}", what, fault->message));
+      out.code = "http_unreachable";
+      return out;
+    }
 
     Shared sh;
     sh.s = &s_;

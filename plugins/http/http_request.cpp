@@ -136,6 +136,11 @@ class HttpRequestCheck final : public Check {
     if (!headers) {
       return CheckOutcome::fail(fmt::format("{}: {}", what, headers.error().message));
     }
+    if (auto fault = ctx.probe_fault("http", s_.request.target.url)) {
+      CheckOutcome out = CheckOutcome::error(fmt::format("{}: {}", what, fault->message));
+      out.code = "http_unreachable";
+      return out;
+    }
     std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
     if (!easy) return CheckOutcome::error(fmt::format("{}: curl_easy_init failed", what));
     Response resp;

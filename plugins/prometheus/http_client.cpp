@@ -44,6 +44,9 @@ struct ListDeleter {
 
 Result<HttpResponse> perform(const std::string& url, const std::string* form,
                              const RequestOptions& options) {
+  if (options.fault) {
+    if (auto e = options.fault(url)) return *std::move(e);
+  }
   if (!curl_ready()) return make_error(Errc::internal, "libcurl could not be initialised");
   std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
   if (!curl) return make_error(Errc::internal, "libcurl: curl_easy_init failed");

@@ -5,6 +5,8 @@
 /// but never appear in an error message.
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,9 @@ struct RequestOptions {
   std::size_t max_bytes = 16u << 20;
   Credentials credentials;
   std::vector<std::string> headers;  ///< Extra request headers ("Name: value").
+  /// Asked before the request (chaos at the probe layer, CheckContext::probe_fault): an error
+  /// it returns is the request's transport error.
+  std::function<std::optional<Error>(const std::string& url)> fault;
 };
 
 /// A response that arrived: any status code. A response larger than max_bytes is an error.

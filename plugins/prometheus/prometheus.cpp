@@ -301,6 +301,7 @@ Result<RequestOptions> request_options(const Endpoint& e, CheckContext& ctx) {
   auto token = read_secret(e.token, ctx, "bearer_token");
   if (!token) return std::move(token).error();
   o.credentials.bearer_token = std::move(*token);
+  o.fault = [&ctx](const std::string& url) { return ctx.probe_fault("prometheus", url); };
   return o;
 }
 

@@ -500,7 +500,12 @@ class RedisStream final : public Check {
     CheckOutcome out;
     try {
       SigpipeGuard no_sigpipe;  // for the connection's whole life, redisFree included
-      out = evaluate(ctx, observed);
+      if (auto fault = ctx.probe_fault("redis", url_.redacted())) {
+        out = CheckOutcome::error(
+            fmt::format("{}: stream '{}': {}", url_.redacted(), stream_, fault->message));
+      } else {
+        out = evaluate(ctx, observed);
+      }
     } catch (const std::exception& e) {
       out = CheckOutcome::error(
           fmt::format("{}: stream '{}': internal error: {}", url_.redacted(), stream_, e.what()));

@@ -516,7 +516,11 @@ class SqlCheck : public Check {
     std::vector<std::string> secrets = target_.secrets;
     CheckOutcome out;
     try {
-      out = run_inner(ctx, secrets);
+      if (auto fault = ctx.probe_fault("sql", display())) {
+        out = CheckOutcome::error(fmt::format("{}: {}", display(), fault->message));
+      } else {
+        out = run_inner(ctx, secrets);
+      }
     } catch (const std::exception& e) {
       out = CheckOutcome::error(fmt::format("{}: unexpected error: {}", display(), e.what()));
     }

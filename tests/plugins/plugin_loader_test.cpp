@@ -155,7 +155,7 @@ TEST_F(PluginLoaderTest, ThrowingEntryPointIsRefused) {
 TEST_F(PluginLoaderTest, WrongAbiVersionIsRefusedBeforeRegistering) {
   expect_refused("wrong_abi", "plugin '" + case_file("wrong_abi") +
                                   "' was built for plugin ABI version 999, but this stagecheck has "
-                                  "ABI version 1; rebuild the plugin");
+                                  "ABI version 2; rebuild the plugin");
   EXPECT_EQ(registry_.find("wrong_abi_check"), nullptr);
 }
 
@@ -477,7 +477,7 @@ TEST_F(PluginLoaderTest, RunSpecReportsPluginRefusal) {
   EXPECT_EQ(out.exit_code, stagecheck::ExitCode::usage);
   EXPECT_EQ(out.error, "plugin '" + case_file("wrong_abi") +
                            "' was built for plugin ABI version 999, but this stagecheck has ABI "
-                           "version 1; rebuild the plugin");
+                           "version 2; rebuild the plugin");
 }
 
 }  // namespace
