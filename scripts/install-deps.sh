@@ -11,7 +11,7 @@ libsqlite3-dev"
 # The live-service probes' tests and examples start real servers on loopback.
 if [ "${1:-}" = "--test" ]; then
   command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
-  PKGS="$PKGS redis-server postgresql-15 prometheus nginx-light"
+  PKGS="$PKGS redis-server postgresql-15 prometheus prometheus-pushgateway nginx-light"
 fi
 missing=""
 for p in $PKGS; do

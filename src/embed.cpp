@@ -15,6 +15,7 @@
 #include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/registry.hpp"
 #include "stagecheck/spec.hpp"
+#include "text_util.hpp"
 
 namespace stagecheck {
 
@@ -29,14 +30,6 @@ std::string RunOutcome::summary() const {
 }
 
 namespace {
-
-std::string utc_now_seconds() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 // Writes the spec's on_failure marker for a failed run; on any error the verdict becomes
 // "no verdict" (3): the failure happened but could not be recorded for downstream jobs.
@@ -64,7 +57,7 @@ void write_failure_marker(const Spec& spec, Store& store, Report& report) {
   }
   nlohmann::json body = m.fields;
   body["status"] = "failed";
-  body["timestamp"] = utc_now_seconds();
+  body["timestamp"] = detail::utc_now_seconds();
   body["spec"] = spec.name;
   body["error"] = {
       {"code", deciding != nullptr && !deciding->code.empty() ? deciding->code : "check_failed"},

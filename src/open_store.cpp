@@ -32,15 +32,26 @@ Result<std::unique_ptr<Store>> open_store(std::string_view root, const StoreOpti
     return open_s3_store(s3);
   }
   if (root.substr(0, 5) == "gs://") {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("'{}': gs:// is not supported yet; use the bucket through GCS's "
-                                  "S3 interoperability mode: s3://BUCKET with "
-                                  "AWS_ENDPOINT_URL=https://storage.googleapis.com and HMAC keys",
-                                  detail::printable(root, 300)));
+    Result<GcsLocation> location = parse_gs_uri(root);
+    if (!location) return std::move(location).error();
+    if (options.gcs_api == GcsApi::s3) {
+      S3Options s3 = options.s3;
+      s3.bucket = location->bucket;
+      s3.prefix = location->prefix;
+      s3.uri_scheme = "gs";
+      // GCS's interoperability endpoint, not AWS_ENDPOINT_URL (meant for the s3:// roots).
+      if (s3.endpoint.empty()) s3.endpoint = "https://storage.googleapis.com";
+      return open_s3_store(s3);
+    }
+    GcsOptions gcs = options.gcs;
+    gcs.bucket = location->bucket;
+    gcs.prefix = location->prefix;
+    return open_gcs_store(gcs);
   }
-  return make_error(Errc::invalid_argument,
-                    fmt::format("'{}': unknown store scheme; expected a folder or s3://BUCKET",
-                                detail::printable(root, 300)));
+  return make_error(
+      Errc::invalid_argument,
+      fmt::format("'{}': unknown store scheme; expected a folder, s3://BUCKET or gs://BUCKET",
+                  detail::printable(root, 300)));
 }
 
 }  // namespace stagecheck

@@ -1,5 +1,9 @@
 #include "run_context.hpp"
 
+#include <algorithm>
+
+#include "stage_actions.hpp"
+
 #include <fmt/format.h>
 
 namespace stagecheck::detail {
@@ -47,12 +51,18 @@ std::optional<Error> CheckContextImpl::probe_fault(std::string_view service,
                                                    std::string_view target) {
   if (run_.chaos() == nullptr) return std::nullopt;
   // What the report shows: no credentials (user:password@) and no query string.
+  // What the report shows: no user information (the last '@' of the authority ends it), no
+  // query string, and no secret variable's value anywhere.
   std::string shown(target.substr(0, target.find('?')));
   const std::size_t scheme = shown.find("://");
-  const std::size_t host = scheme == std::string::npos ? 0 : scheme + 3;
-  const std::size_t at = shown.find('@', host);
-  if (at != std::string::npos && at < shown.find('/', host)) shown.erase(host, at + 1 - host);
-  return run_.chaos()->request(fmt::format("probe:{}", service), shown);
+  if (scheme != std::string::npos) {
+    const std::size_t host = scheme + 3;
+    const std::size_t end = std::min(shown.find('/', host), shown.size());
+    const std::size_t at = shown.rfind('@', end == 0 ? 0 : end - 1);
+    if (at != std::string::npos && at >= host) shown.erase(host, at + 1 - host);
+  }
+  return run_.chaos()->request(fmt::format("probe:{}", service),
+                               scrub_secrets(std::move(shown), run_.spec()));
 }
 
 void RunState::forget_cached() {

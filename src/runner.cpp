@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -203,19 +204,27 @@ CheckResult snapshot_after(detail::RunState& run, const Stage& stage, const Snap
   }
 }
 
-// Before the checks: snapshots' first values, the trigger, the wait. Only with --execute.
+// Before the checks: snapshots' first values, the trigger, the wait, then the snapshots'
+// comparison. Only with --execute.
 void run_prelude(detail::RunState& run, const Stage& stage, StageRun& sr, Store* writable) {
   if (run.cancelled()) return;  // rows stay "interrupted before it ran"
   snapshot_before(run, stage, sr);
   bool trigger_ok = true;
+  std::optional<std::int64_t> not_before_ns;
   if (stage.trigger) {
+    // Markers must be newer than this (less 2 s: clock skew, stores that keep whole seconds).
+    not_before_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::system_clock::now().time_since_epoch() - std::chrono::seconds(2))
+            .count();
     sr.checks[sr.trigger_slot] = detail::run_trigger(run, stage, writable);
     trigger_ok = sr.checks[sr.trigger_slot].status == Status::pass;
     run.forget_cached();
   }
   if (stage.wait) {
     if (trigger_ok) {
-      sr.checks[sr.wait_slot] = detail::run_wait(run, stage);
+      sr.checks[sr.wait_slot] = detail::run_wait(
+          run, stage, stage.wait->newer_than_trigger ? not_before_ns : std::nullopt);
       run.forget_cached();
     } else {
       CheckResult& w = sr.checks[sr.wait_slot];
@@ -223,15 +232,18 @@ void run_prelude(detail::RunState& run, const Stage& stage, StageRun& sr, Store*
       w.message = "not waited for: the stage's trigger did not succeed";
     }
   }
-  if (!trigger_ok) {
-    for (std::size_t i = 0; i < stage.snapshots.size(); ++i) {
-      if (!sr.snaps[i].ready) continue;
-      sr.snaps[i].ready = false;
-      CheckResult& r = sr.checks[sr.snap_base + i];
+  for (std::size_t i = 0; i < stage.snapshots.size(); ++i) {
+    if (!sr.snaps[i].ready) continue;
+    CheckResult& r = sr.checks[sr.snap_base + i];
+    if (!trigger_ok) {
       r.status = Status::blocked;
       r.message = fmt::format("not compared: the stage's trigger did not succeed (before: {})",
                               sr.snaps[i].before.dump());
       r.observed = {{"before", sr.snaps[i].before}};
+    } else {
+      // Here, before any other stage of the wave triggers (preludes with snapshots run one at
+      // a time): another stage's work must never move this stage's value.
+      r = snapshot_after(run, stage, stage.snapshots[i], sr.snaps[i].before);
     }
   }
 }
@@ -390,9 +402,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   while (done_count < runs.size()) {
     struct Task {
       std::size_t stage;
-      std::size_t check;  // index into the stage's checks, or its snapshots
+      std::size_t check;
       std::size_t slot;
-      bool snapshot;
     };
     std::vector<Task> tasks;
     std::vector<std::size_t> preludes;
@@ -446,7 +457,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         if (!go) {
           not_run(r);
         } else {
-          tasks.push_back({i, c, sr.check_base + c, false});
+          tasks.push_back({i, c, sr.check_base + c});
         }
         sr.checks.push_back(std::move(r));
       }
@@ -454,18 +465,17 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         preludes.push_back(i);
       }
     }
-    // Preludes (snapshots' first values, triggers, waits) of this wave's stages, at once.
-    if (preludes.size() == 1) {
-      run_prelude(run, spec_.stages[preludes[0]], runs[preludes[0]], writable_);
+    // Preludes (triggers, waits, snapshots) of this wave's stages: at once, unless one has
+    // snapshots, whose before/after values another stage's work must not move.
+    const bool one_at_a_time = std::any_of(preludes.begin(), preludes.end(), [&](std::size_t i) {
+      return !spec_.stages[i].snapshots.empty();
+    });
+    if (preludes.size() == 1 || one_at_a_time) {
+      for (std::size_t i : preludes) run_prelude(run, spec_.stages[i], runs[i], writable_);
     } else if (!preludes.empty()) {
       std::vector<std::jthread> threads;
       for (std::size_t i : preludes) {
         threads.emplace_back([&, i] { run_prelude(run, spec_.stages[i], runs[i], writable_); });
-      }
-    }
-    for (std::size_t i : preludes) {
-      for (std::size_t k = 0; k < runs[i].snaps.size(); ++k) {
-        if (runs[i].snaps[k].ready) tasks.push_back({i, k, runs[i].snap_base + k, true});
       }
     }
     // Run this wave's checks on `jobs` threads; each writes only its own slot.
@@ -474,12 +484,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
       for (std::size_t k = next++; k < tasks.size(); k = next++) {
         const Task& t = tasks[k];
         const Stage& st = spec_.stages[t.stage];
-        if (t.snapshot) {
-          runs[t.stage].checks[t.slot] =
-              snapshot_after(run, st, st.snapshots[t.check], runs[t.stage].snaps[t.check].before);
-        } else {
-          runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
-        }
+        runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
       }
     };
     std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());

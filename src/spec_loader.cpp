@@ -1146,7 +1146,8 @@ class Loader {
         return std::nullopt;
       }
       v = spec_.values.contains(*name) ? spec_.values[*name] : nlohmann::json();
-      shown = fmt::format("${} = {}", *name, v.dump());
+      shown = spec_.find_var(*name)->secret ? fmt::format("${} (secret)", *name)
+                                            : fmt::format("${} = {}", *name, v.dump());
     } else if (v.is_number() && !detail::is_plain_scalar(node)) {
       v = node.Scalar();  // a quoted number is text: "30" has no unit
     }
@@ -1160,7 +1161,9 @@ class Loader {
       if (i == 0) return bad(shown);
       double n = 0;
       try {
-        n = std::stod(t.substr(0, i));
+        std::size_t used = 0;
+        n = std::stod(t.substr(0, i), &used);
+        if (used != i) return bad(shown);  // "1.2.3s"
       } catch (const std::exception&) {
         return bad(shown);
       }
@@ -1428,7 +1431,7 @@ class Loader {
                               where, describe_node(node)));
       return;
     }
-    check_keys(node, {"for", "timeout", "interval", "max_interval"}, where);
+    check_keys(node, {"for", "timeout", "interval", "max_interval", "newer_than_trigger"}, where);
     StageWait w;
     w.mark = mark_of(node, file_);
     YAML::Node list = node["for"];
@@ -1452,6 +1455,15 @@ class Loader {
       }
     }
     if (w.max_interval < w.interval) w.max_interval = w.interval;
+    if (YAML::Node n = node["newer_than_trigger"]) {
+      nlohmann::json v = n.IsScalar() ? scalar_to_json(n) : nlohmann::json();
+      if (!v.is_boolean() || !detail::is_plain_scalar(n)) {
+        error(n, fmt::format("{}: newer_than_trigger must be true or false, found {}", where,
+                             describe_node(n)));
+        return;
+      }
+      w.newer_than_trigger = v.get<bool>();
+    }
     stage.wait = std::move(w);
   }
 
@@ -1474,6 +1486,11 @@ class Loader {
       if (!valid_id(*id)) {
         error(item["id"],
               fmt::format("snapshot id '{}' may only hold letters, digits, '_' and '-'", *id));
+        continue;
+      }
+      if (*id == "trigger" || *id == "wait" || *id == "skip_if") {
+        error(item["id"],
+              fmt::format("snapshot id '{}' is the id of a stage row; choose another", *id));
         continue;
       }
       check_keys(item, {"id", "probe", "value", "expect", "timeout", "interval", "description"}, w);

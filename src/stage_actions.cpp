@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -67,14 +68,6 @@ double ms_since(Clock::time_point start) {
 std::string format_duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
   return fmt::format("{}ms", d.count());
-}
-
-std::string utc_now_seconds() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 // Keeps the last `cap` bytes of a stream.
@@ -222,7 +215,7 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
   for (const auto& a : cmd.argv) {
     auto v = interpolate(a, spec, root, false);
     if (!v) {
-      r.status = Status::fail;
+      r.status = Status::error;
       r.message = fmt::format("trigger of stage '{}': {}", stage.id, v.error().message);
       return r;
     }
@@ -238,7 +231,7 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
   for (const auto& [name, tmpl] : cmd.env) {
     auto v = interpolate(tmpl, spec, root, false);
     if (!v) {
-      r.status = Status::fail;
+      r.status = Status::error;
       r.message =
           fmt::format("trigger of stage '{}': env {}: {}", stage.id, name, v.error().message);
       return r;
@@ -250,7 +243,7 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
   if (!cmd.cwd.empty()) {
     auto v = interpolate(cmd.cwd, spec, root, false);
     if (!v) {
-      r.status = Status::fail;
+      r.status = Status::error;
       r.message = fmt::format("trigger of stage '{}': cwd: {}", stage.id, v.error().message);
       return r;
     }
@@ -276,6 +269,7 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
   bool open = true;
   int status = 0;
   bool exited = false;
+  int lost = 0;  // errno of a waitpid that failed
   enum class Stop { none, timeout, interrupted } stop = Stop::none;
   Clock::time_point kill_at{};
   bool killed = false;
@@ -291,6 +285,12 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
     pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) {
       exited = true;
+      break;
+    }
+    if (w < 0 && errno != EINTR) {
+      // Cannot be reaped (e.g. an embedding process ignores SIGCHLD): never spin.
+      lost = errno;
+      ::kill(-pid, SIGKILL);
       break;
     }
     const auto now = Clock::now();
@@ -315,7 +315,14 @@ CheckResult run_command(RunState& run, const Stage& stage, const CommandTrigger&
   r.observed = {{"result", describe_wait_status(status)}};
   if (WIFEXITED(status)) r.observed["exit_code"] = WEXITSTATUS(status);
   r.expected = {{"exit_code", 0}};
-  if (stop == Stop::timeout) {
+  if (lost != 0) {
+    r.status = Status::error;
+    r.observed = {{"result", "unknown"}};
+    r.message = fmt::format(
+        "trigger of stage '{}': the exit status of command `{}` cannot be known (waitpid: {}); "
+        "its process group was killed",
+        stage.id, label, std::strerror(lost));
+  } else if (stop == Stop::timeout) {
     r.status = Status::fail;
     r.code = "trigger_timeout";
     r.message = fmt::format(
@@ -369,14 +376,14 @@ CheckResult run_http(RunState& run, const Stage& stage, const HttpTrigger& h, Ch
   const Spec& spec = run.spec();
   const std::string root = run.store().describe();
   auto fail_template = [&](std::string_view what, const Error& e) {
-    r.status = Status::fail;
+    r.status = Status::error;
     r.message = fmt::format("trigger of stage '{}': {}: {}", stage.id, what, e.message);
     return r;
   };
   auto url = interpolate(h.url, spec, root, false);
   if (!url) return fail_template("url", url.error());
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-    r.status = Status::fail;
+    r.status = Status::error;
     r.message = fmt::format(
         "trigger of stage '{}': url must start with http:// or https://, "
         "found \"{}\"",
@@ -470,7 +477,7 @@ CheckResult run_marker(RunState& run, const Stage& stage, const MarkerTrigger& m
   CheckContextImpl ctx(run);
   auto path = ctx.resolve(m.path);
   if (!path) {
-    r.status = Status::fail;
+    r.status = status_for(path.error().code);
     r.message =
         fmt::format("trigger of stage '{}': marker path: {}", stage.id, path.error().message);
     return r;
@@ -485,7 +492,7 @@ CheckResult run_marker(RunState& run, const Stage& stage, const MarkerTrigger& m
     return r;
   }
   nlohmann::json body = m.fields;
-  if (!body.contains("timestamp")) body["timestamp"] = utc_now_seconds();
+  if (!body.contains("timestamp")) body["timestamp"] = detail::utc_now_seconds();
   auto start = Clock::now();
   auto ok = writable->write_atomic(
       *path, body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -564,6 +571,40 @@ bool sleep_unless_cancelled(const RunState& run, std::chrono::milliseconds d) {
   return !run.cancelled();
 }
 
+std::string scrub_secrets(std::string text, const Spec& spec) {
+  for (const auto& v : spec.vars) {
+    if (!v.secret) continue;
+    auto it = spec.values.find(v.name);
+    if (it == spec.values.end() || !it->is_string()) continue;
+    const std::string& secret = it->get_ref<const std::string&>();
+    if (secret.empty()) continue;
+    for (std::size_t at; (at = text.find(secret)) != std::string::npos;) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+  return text;
+}
+
+namespace {
+
+// Every string in a report row, with secret variables' values replaced: a command's output,
+// a URL in an error, a folder name may carry them.
+void scrub_row(CheckResult& r, const Spec& spec) {
+  std::function<void(nlohmann::json&)> walk = [&](nlohmann::json& j) {
+    if (j.is_string()) {
+      j = scrub_secrets(j.get<std::string>(), spec);
+    } else if (j.is_structured()) {
+      for (auto& e : j) walk(e);
+    }
+  };
+  r.message = scrub_secrets(std::move(r.message), spec);
+  walk(r.details);
+  walk(r.observed);
+  walk(r.expected);
+}
+
+}  // namespace
+
 CheckResult run_trigger(RunState& run, const Stage& stage, Store* writable) {
   CheckResult r = row(stage, "trigger", "trigger");
   const Trigger& t = *stage.trigger;
@@ -571,57 +612,73 @@ CheckResult run_trigger(RunState& run, const Stage& stage, Store* writable) {
     switch (t.kind) {
       case Trigger::Kind::command:
         r.description = "trigger: run a command";
-        return run_command(run, stage, t.command, std::move(r));
+        r = run_command(run, stage, t.command, std::move(r));
+        break;
       case Trigger::Kind::http:
         r.description = "trigger: HTTP request";
-        return run_http(run, stage, t.http, std::move(r));
+        r = run_http(run, stage, t.http, std::move(r));
+        break;
       case Trigger::Kind::write_marker:
         r.description = "trigger: write an input marker";
-        return run_marker(run, stage, t.marker, writable, std::move(r));
+        r = run_marker(run, stage, t.marker, writable, std::move(r));
+        break;
     }
   } catch (const std::exception& e) {
     r.status = Status::error;
     r.message = fmt::format("trigger of stage '{}': internal error: {}", stage.id, e.what());
   }
+  scrub_row(r, run.spec());
   return r;
 }
 
-CheckResult run_wait(RunState& run, const Stage& stage) {
+CheckResult run_wait(RunState& run, const Stage& stage, std::optional<std::int64_t> not_before_ns) {
   CheckResult r = row(stage, "wait", "wait");
   const StageWait& w = *stage.wait;
   r.description =
       fmt::format("wait up to {} for {} marker(s)", format_duration(w.timeout), w.markers.size());
   r.expected = {{"all_exist", true}, {"within", format_duration(w.timeout)}};
+  if (not_before_ns) r.expected["written_after_trigger"] = true;
   const auto start = Clock::now();
   const auto deadline = start + w.timeout;
   auto interval = w.interval;
   unsigned polls = 0;
-  std::vector<std::string> missing;
+  std::vector<std::string> missing, stale;
   std::string last_error;
   Errc last_code = Errc::not_found;
   try {
     for (;;) {
       ++polls;
       missing.clear();
+      stale.clear();
       last_error.clear();
       std::vector<std::string> paths;
-      CheckContextImpl ctx(run);
+      // Fresh reads: a marker path may use a field of an artifact the work is still writing.
+      CheckContextImpl ctx(run, /*fresh=*/true);
       for (const auto& ref : w.markers) {
         auto art = ctx.artifact(ref);
         if (!art) {
+          if (art.error().code == Errc::not_found) {  // not written yet: poll again
+            missing.push_back(ref.label());
+            continue;
+          }
           r.status = status_for(art.error().code);
           r.message = fmt::format("wait of stage '{}': {}", stage.id, art.error().message);
           r.duration_ms = ms_since(start);
+          scrub_row(r, run.spec());
           return r;
         }
         paths.push_back(art->path());
-        auto exists = run.store().exists(art->path());
-        if (!exists) {
+        auto info = run.store().stat(art->path());
+        if (!info) {
           missing.push_back(art->path());
-          last_error = exists.error().message;
-          last_code = exists.error().code;
-        } else if (!*exists) {
+          if (info.error().code != Errc::not_found) {
+            last_error = info.error().message;
+            last_code = info.error().code;
+          }
+        } else if (not_before_ns && info->mtime_ns < *not_before_ns) {
+          // An earlier run's marker is no evidence that this run's work is done.
           missing.push_back(art->path());
+          stale.push_back(art->path());
         }
       }
       r.artifacts = paths;
@@ -629,7 +686,8 @@ CheckResult run_wait(RunState& run, const Stage& stage) {
         r.status = Status::pass;
         r.duration_ms = ms_since(start);
         r.observed = {{"polls", polls}, {"waited_ms", static_cast<std::int64_t>(r.duration_ms)}};
-        r.message = fmt::format("all {} marker(s) present after {:.1f} s ({} poll{})", paths.size(),
+        r.message = fmt::format("all {} marker(s) present{} after {:.1f} s ({} poll{})",
+                                paths.size(), not_before_ns ? ", written after the trigger," : "",
                                 r.duration_ms / 1000.0, polls, polls == 1 ? "" : "s");
         return r;
       }
@@ -655,6 +713,7 @@ CheckResult run_wait(RunState& run, const Stage& stage) {
   }
   r.duration_ms = ms_since(start);
   r.observed = {{"polls", polls}, {"missing", missing}};
+  if (!stale.empty()) r.observed["older_than_trigger"] = stale;
   if (!last_error.empty()) {
     // The store could not tell whether a marker exists: not a verdict on the pipeline.
     r.status = status_for(last_code) == Status::error ? Status::error : Status::fail;
@@ -662,12 +721,17 @@ CheckResult run_wait(RunState& run, const Stage& stage) {
         "wait of stage '{}': after {} ({} polls) the store could not be "
         "asked about {}: {}",
         stage.id, format_duration(w.timeout), polls, fmt::join(missing, ", "), last_error);
+    scrub_row(r, run.spec());
     return r;
   }
   r.status = Status::fail;
   r.code = "wait_timeout";
-  r.message = fmt::format("wait of stage '{}': after {} ({} polls) still missing: {}", stage.id,
-                          format_duration(w.timeout), polls, fmt::join(missing, ", "));
+  r.message = fmt::format("wait of stage '{}': after {} ({} polls) still missing: {}{}", stage.id,
+                          format_duration(w.timeout), polls, fmt::join(missing, ", "),
+                          stale.empty() ? ""
+                                        : fmt::format(" ({} present but older than the trigger: "
+                                                      "an earlier run's)",
+                                                      fmt::join(stale, ", ")));
   return r;
 }
 

@@ -4,6 +4,8 @@
 // bounded wait for the markers the triggered work leaves.
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "run_context.hpp"
@@ -28,9 +30,15 @@ Result<std::string> interpolate(std::string_view text, const Spec& spec, std::st
 CheckResult run_trigger(RunState& run, const Stage& stage, Store* writable);
 
 /// Waits, bounded, for every marker of the stage's `wait` and returns the row `<stage>.wait`
-/// (type "wait"): pass once all exist; at the deadline fail naming the missing markers, or
-/// error when the store could not be asked. Never an unbounded loop. Never throws.
-CheckResult run_wait(RunState& run, const Stage& stage);
+/// (type "wait"): pass once all exist (and, with `not_before_ns`, were modified at or after
+/// it: a marker an earlier run left is no evidence); at the deadline fail naming the missing
+/// (and stale) markers, or error when the store could not be asked. Never an unbounded loop.
+/// Never throws.
+CheckResult run_wait(RunState& run, const Stage& stage,
+                     std::optional<std::int64_t> not_before_ns = std::nullopt);
+
+/// `text` with the value of every secret variable replaced by `***`.
+std::string scrub_secrets(std::string text, const Spec& spec);
 
 /// Sleeps `d`, waking early when the run is cancelled; returns false if it was.
 bool sleep_unless_cancelled(const RunState& run, std::chrono::milliseconds d);

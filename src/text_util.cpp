@@ -26,6 +26,14 @@ std::string printable(std::string_view text, std::size_t max_chars) {
   return out;
 }
 
+std::string utc_now_seconds() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 void preserve_non_finite(nlohmann::json& value) {
   if (value.is_number_float()) {
     const double number = value.get<double>();

@@ -23,4 +23,7 @@ std::string utc_now_rfc3339();
 /// FNV-1a 64 of `text`: a stable, platform-independent hash (spec hashes, scene shards).
 std::uint64_t fnv1a64(std::string_view text) noexcept;
 
+/// The time now in UTC, RFC 3339 to the second ("2026-12-07T19:00:00Z"): marker timestamps.
+std::string utc_now_seconds();
+
 }  // namespace stagecheck::detail

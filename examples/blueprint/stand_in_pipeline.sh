@@ -26,10 +26,11 @@
 #   STAND_IN_FAIL    a workflow name: that workflow fails at once (exit 1), as a workflow
 #                    whose execution ends in FAILED
 #   STAND_IN_HANG    a workflow name: that workflow never returns (for trigger timeouts)
+#   STAND_IN_HANG_NOTE  a file: a hanging workflow writes its process group id there
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
@@ -37,8 +38,10 @@ workflow="$1"; shift
 root="" scene=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --root) root="$2"; shift 2 ;;
-    --scene) scene="$2"; shift 2 ;;
+    --root | --scene)
+      [ $# -ge 2 ] || { echo "stand_in_pipeline: $1 needs a value" >&2; exit 2; }
+      if [ "$1" = --root ]; then root="$2"; else scene="$2"; fi
+      shift 2 ;;
     *) echo "stand_in_pipeline: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +70,7 @@ owner() {
 files_of() {
   (cd "$src" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort) |
     while IFS= read -r f; do if [ "$(owner "$f")" = "$1" ]; then echo "$f"; fi; done |
-    awk '{ if ($0 ~ /\/\.[a-z0-9_]*_complete$/) last[++n] = $0; else print } END { for (i = 1; i <= n; i++) print last[i] }'
+    awk '{ if ($0 ~ /(^|\/)\.[a-z0-9_]*_complete$/) last[++n] = $0; else print } END { for (i = 1; i <= n; i++) print last[i] }'
 }
 
 # Copies one file atomically: a temporary name in the same folder, then rename.
@@ -93,6 +96,7 @@ if [ "${STAND_IN_FAIL:-}" = "$workflow" ]; then
 fi
 if [ "${STAND_IN_HANG:-}" = "$workflow" ]; then
   echo "stand_in_pipeline: workflow $workflow hangs (STAND_IN_HANG), process group $$"
+  if [ -n "${STAND_IN_HANG_NOTE:-}" ]; then echo "$$" > "$STAND_IN_HANG_NOTE"; fi
   sleep 86400
 fi
 
@@ -103,7 +107,7 @@ if [ "$workflow" = upstream ]; then
 fi
 # A workflow that starts again withdraws its completion marker first, so that a wait never
 # mistakes an earlier run's marker for this one's (stagecheck run --iterations N).
-files_of "$workflow" | { grep -E '/\.[a-z0-9_]*_complete$' || true; } | while IFS= read -r f; do
+files_of "$workflow" | { grep -E '(^|/)\.[a-z0-9_]*_complete$' || true; } | while IFS= read -r f; do
   rm -f "$dst/$f"
 done
 # genie-sim-export acknowledges the submission at once.

@@ -5,7 +5,7 @@
 ///     stagecheck::RunRequest req;
 ///     req.spec_file = "preflight.yaml";
 ///     req.vars = {{"scene_id", scene_id}};
-///     req.root = "/mnt/bucket";  // or "s3://bucket/prefix" (see store_options)
+///     req.root = "/mnt/bucket";  // or "s3://bucket/prefix", "gs://..." (see store_options)
 ///     stagecheck::RunOutcome out = stagecheck::run_spec(req);
 ///     if (!out.passed()) { std::cerr << out.summary() << "\n"; return 1; }  // refuse to work
 
@@ -31,11 +31,12 @@ struct RunRequest {
   std::string spec_text;            ///< A spec given as text (used when spec_file is empty).
   std::string spec_name = "<embedded spec>";  ///< Stands in for the file name in messages.
   std::map<std::string, std::string> vars;    ///< Like --var NAME=VALUE.
-  /// What to validate: a local folder or `s3://BUCKET[/PREFIX]`, opened with open_store()
-  /// (ignored if `store` is set).
+  /// What to validate: a local folder, `s3://BUCKET[/PREFIX]` or `gs://BUCKET[/PREFIX]`,
+  /// opened with open_store() (ignored if `store` is set).
   std::filesystem::path root = ".";
-  /// For a bucket `root`: endpoint, region, credentials, retries. The environment is read only
-  /// if `store_options.s3.env` is set (e.g. to process_environment()).
+  /// For a bucket `root`: endpoint, region, credentials or token, retries, the API of gs://.
+  /// The environment is read only if `store_options.s3.env` (s3://) or `store_options.gcs.env`
+  /// (gs://) is set (e.g. to process_environment()).
   StoreOptions store_options;
   Store* store = nullptr;  ///< A store of your own; must outlive the call. Written
                            ///< to only for a spec's on_failure marker.
@@ -87,7 +88,7 @@ STAGECHECK_API RunOutcome run_spec(const RunRequest& request);
 struct PreflightRequest {
   std::string scene_id;              ///< Required; empty or "unknown" is exit code 2.
   std::string consumer;              ///< Required, one path segment, e.g. "training".
-  std::filesystem::path root = ".";  ///< Folder or s3:// URI (ignored if `store` is set).
+  std::filesystem::path root = ".";  ///< Folder, s3:// or gs:// URI (ignored if `store` is set).
   StoreOptions store_options;        ///< For a bucket `root` (see RunRequest).
   Store* store = nullptr;
   std::vector<std::filesystem::path> plugin_dirs;

@@ -11,17 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "stagecheck/environment.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/result.hpp"
+#include "stagecheck/retry_policy.hpp"
 #include "stagecheck/store.hpp"
 
 namespace stagecheck {
-
-/// Looks up an environment variable; nullopt when it is not set.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
-
-/// The process environment through getenv (what the driver passes; a library caller chooses).
-STAGECHECK_API EnvLookup process_environment();
 
 /// Bucket and key prefix of an `s3://BUCKET[/PREFIX]` URI.
 struct S3Location {
@@ -34,16 +30,8 @@ struct S3Location {
 /// path (empty, `.` or `..` segments).
 STAGECHECK_API Result<S3Location> parse_s3_uri(std::string_view uri);
 
-/// When and how often a request is retried: on HTTP 429, 5xx and transport errors (reset,
-/// refused, timed out, a body shorter than its Content-Length), never on another 4xx. The delay
-/// before retry n is uniformly random in [0, min(max_backoff, initial_backoff * 2^(n-1))]
-/// ("full jitter"), and no retry starts after `max_total` from the first attempt.
-struct S3RetryPolicy {
-  unsigned max_retries = 5;                        ///< Retries after the first attempt.
-  std::chrono::milliseconds initial_backoff{200};  ///< Cap of the first delay.
-  std::chrono::milliseconds max_backoff{5000};     ///< Cap of every delay.
-  std::chrono::milliseconds max_total{60000};      ///< No retry starts later than this.
-};
+/// The retry policy of the S3 store (the same for every object store).
+using S3RetryPolicy = RetryPolicy;
 
 /// How to reach a bucket. Unset fields are taken from the environment when `env` is set, the
 /// way the AWS SDKs and CLI take them:
@@ -67,6 +55,9 @@ struct S3Options {
   std::string access_key_id;      ///< With secret_access_key: explicit credentials.
   std::string secret_access_key;  ///< Never printed, logged or put into an error.
   std::string session_token;      ///< Temporary credentials' token (x-amz-security-token).
+  /// The scheme describe() and messages show: "s3", or "gs" for a gs:// root opened through
+  /// GCS's S3 interoperability endpoint (StoreOptions::gcs_api).
+  std::string uri_scheme = "s3";
   std::filesystem::path credentials_file;  ///< Instead of ~/.aws/credentials.
   std::filesystem::path config_file;       ///< Instead of ~/.aws/config (for the region).
   /// Where unset settings come from; empty: nowhere (only the fields above and the defaults).

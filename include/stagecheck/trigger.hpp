@@ -69,6 +69,10 @@ struct StageWait {
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds interval{std::chrono::seconds(1)};
   std::chrono::milliseconds max_interval{std::chrono::seconds(15)};
+  /// With a trigger: a marker counts only if it was modified at or after the trigger started
+  /// (less 2 s for clock skew and stores that keep whole seconds), so that an earlier run's
+  /// marker is never taken for this run's. `newer_than_trigger: false` turns it off.
+  bool newer_than_trigger = true;
   SourceMark mark;
 };
 

@@ -328,8 +328,7 @@ class Evaluator {
   /// An episode folder without a certificate. One that holds files is an episode without
   /// evidence and fails; an empty one is no episode at all (as when the check walked every
   /// folder and only saw files). Looking inside costs a listing, but only for these folders,
-  /// and it stops at the first object. A folder that cannot be listed counts as holding files:
-  /// its certificate is missing either way.
+  /// and it stops at the first object. A folder that cannot be listed could not be evaluated.
   void no_certificate(const Item& item, std::string_view episode) {
     const std::string folder = fmt::format("{}{}/", rules_.folder, episode);
     bool holds_objects = false;
@@ -337,7 +336,15 @@ class Evaluator {
       holds_objects = true;
       return false;
     });
-    if (!listed) holds_objects = true;
+    if (!listed && !holds_objects) {
+      // Whether it is an empty folder or an episode without its certificate cannot be known.
+      ++tally_.unreadable;
+      fail(item, episode,
+           fmt::format("no {}, and the episode folder could not be listed: {}", kCertificateName,
+                       listed.error().message),
+           true);
+      return;
+    }
     if (!holds_objects) return;
     ++tally_.folders_without_certificate;
     tally_.add_failure(Failure{item.seq, std::string(episode), folder,

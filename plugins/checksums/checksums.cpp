@@ -394,7 +394,16 @@ class ChecksumsCheck final : public Check {
           has_content = true;
           return false;
         });
-        if (!r) has_content = true;
+        if (!r && !has_content) {
+          // Whether the folder is empty (an absent optional bag) cannot be known.
+          CheckOutcome out = CheckOutcome::from(r.error());
+          if (out.status != Status::error) out.status = Status::error;
+          out.message = fmt::format(
+              "BagIt bag '{}': bagit.txt is absent and the folder could not "
+              "be listed: {}",
+              printable(bag), r.error().message);
+          return out;
+        }
       }
       if (has_content) {
         return bag_fail(

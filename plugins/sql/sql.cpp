@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -707,6 +708,7 @@ class QueryCheck final : public SqlCheck {
     std::string query;
     std::vector<BoundValue> params;
     std::vector<Condition> conditions;
+    bool conditions_use_value = false;  // some condition reads the scalar `value`
     std::optional<std::int64_t> min_rows;
     std::optional<std::int64_t> max_rows;
     std::size_t row_cap = kDefaultRowCap;
@@ -809,7 +811,7 @@ class QueryCheck final : public SqlCheck {
     if (!s_.conditions.empty()) {
       out.status = cond.status;
       out.message = cond.message;
-      if (out.status != Status::pass && doc.contains("value")) {
+      if (out.status != Status::pass && doc.contains("value") && s_.conditions_use_value) {
         out.message += fmt::format(" (value is column '{}' of row 1)", r->columns[0]);
       }
       return out;
@@ -905,6 +907,9 @@ Result<std::unique_ptr<Check>> make_query(const CheckConfig& config) {
   if (!params) return std::move(params).error();
   s.params = std::move(*params);
   s.conditions = config.get_conditions("conditions");
+  // The "(value is column ... of row 1)" hint only helps a condition that reads `value`.
+  static const std::regex kValue(R"((^|[^A-Za-z0-9_.$@"'])value\b)");
+  for (const auto& c : s.conditions) s.conditions_use_value |= std::regex_search(c.text(), kValue);
   if (config.has("min_rows")) {
     s.min_rows = config.get_int("min_rows");
     if (*s.min_rows < 0) return config.error("min_rows", "expected a count >= 0");

@@ -27,6 +27,7 @@
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/metrics_export.hpp"
 #include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
@@ -125,7 +126,7 @@ bool registry_setup(Registry& registry, PluginLoader& loader, const PluginOption
 void add_run_options(po::options_description& opts, RunCli& o) {
   // clang-format off
   opts.add_options()
-    ("root", po::value(&o.root), "folder or s3://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
+    ("root", po::value(&o.root), "folder, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
     ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
     ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
     ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
@@ -134,12 +135,17 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("quiet,q", "text format: print only failures, errors, warnings and the summary")
     ("max-bytes", po::value(&o.max_bytes_text), "largest artifact read whole, e.g. 64M (default 64M)")
     ("max-depth", po::value(&o.max_depth), "deepest JSON/YAML nesting accepted (default 256)")
-    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root: the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)")
+    ("endpoint-url", po::value(&o.endpoint_url), "s3:// root (and gs:// with --gcs-api s3): the S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS; for gs://, https://storage.googleapis.com)")
     ("region", po::value(&o.region), "s3:// root: the region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)")
     ("profile", po::value(&o.profile), "s3:// root: the profile in ~/.aws/credentials (default: AWS_PROFILE, else default); used only when AWS_ACCESS_KEY_ID is not set")
-    ("io-concurrency", po::value(&o.io_concurrency), "s3:// root: requests in flight at once (default 32; separate from --jobs)")
-    ("io-retries", po::value(&o.io_retries), "s3:// root: retries of a request on 429, 5xx and transport errors (default 5)")
-    ("io-timeout", po::value(&o.io_timeout), "s3:// root: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)");
+    ("gcs-api", po::value(&o.gcs_api), "gs:// root: json (default: the GCS JSON API with an OAuth token) or s3 (GCS's S3 interoperability mode at https://storage.googleapis.com with HMAC keys, taken as for s3://)")
+    ("gcs-token-file", po::value(&o.gcs_token_file), "gs:// root: a file holding an OAuth access token (default: GOOGLE_OAUTH_ACCESS_TOKEN_FILE); GOOGLE_OAUTH_ACCESS_TOKEN wins over it, gcloud and the metadata server come after it")
+    ("io-concurrency", po::value(&o.io_concurrency), "s3:// and gs:// roots: requests in flight at once (default 32; separate from --jobs)")
+    ("io-retries", po::value(&o.io_retries), "s3:// and gs:// roots: retries of a request on 429, 5xx and transport errors (default 5)")
+    ("io-timeout", po::value(&o.io_timeout), "s3:// and gs:// roots: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)")
+    ("metrics-file", po::value(&o.metrics_file), "write the run's metrics in Prometheus text format to this file (atomically; for node_exporter's textfile collector)")
+    ("pushgateway", po::value(&o.pushgateway), "push the run's metrics to this Pushgateway URL (job=stagecheck, spec=NAME)")
+    ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
@@ -177,6 +183,23 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   if (o.format != "text" && o.format != "json") {
     return usage_error(fmt::format("--format must be text or json, found \"{}\"", o.format), verb);
   }
+  std::map<std::string, std::string> labels;
+  for (const auto& item : o.metrics_labels) {
+    if (item.find('=') == std::string::npos) {
+      return usage_error(fmt::format("--metrics-label expects NAME=VALUE, found \"{}\"", item),
+                         verb);
+    }
+    labels[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+  }
+  if (auto ok = report_to_metrics(Report{}, labels); !ok) {
+    return usage_error(ok.error().message, verb);
+  }
+  if (!o.pushgateway.empty() && o.pushgateway.rfind("http://", 0) != 0 &&
+      o.pushgateway.rfind("https://", 0) != 0) {
+    return usage_error(fmt::format("--pushgateway expects an http:// or https:// URL, found \"{}\"",
+                                   o.pushgateway),
+                       verb);
+  }
   if (vm.count("jobs") != 0 && o.jobs == 0) return usage_error("--jobs must be at least 1", verb);
   if (o.max_depth < 1) return usage_error("--max-depth must be at least 1", verb);
   auto max_bytes = parse_size(o.max_bytes_text);
@@ -188,10 +211,13 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   ro.cancel = &g_interrupted;
   if (o.io_concurrency == 0) return usage_error("--io-concurrency must be at least 1", verb);
   if (o.io_timeout == 0) return usage_error("--io-timeout must be at least 1", verb);
+  if (o.gcs_api != "json" && o.gcs_api != "s3") {
+    return usage_error(fmt::format("--gcs-api must be json or s3, found \"{}\"", o.gcs_api), verb);
+  }
   return std::nullopt;
 }
 
-// Store settings for a bucket --root. A CLI takes its credentials where the AWS SDKs do, so
+// Store settings for a bucket --root. A CLI takes its credentials where the cloud SDKs do, so
 // the driver, unlike a check, reads the process environment for them.
 StoreOptions store_options(const RunCli& o) {
   StoreOptions options;
@@ -203,6 +229,13 @@ StoreOptions store_options(const RunCli& o) {
   options.s3.retry.max_retries = o.io_retries;
   options.s3.connect_timeout = std::chrono::seconds(o.io_timeout);
   options.s3.idle_timeout = std::chrono::seconds(o.io_timeout);
+  options.gcs_api = o.gcs_api == "s3" ? GcsApi::s3 : GcsApi::json;
+  options.gcs.env = process_environment();
+  options.gcs.token_file = o.gcs_token_file;
+  options.gcs.io_concurrency = o.io_concurrency;
+  options.gcs.retry.max_retries = o.io_retries;
+  options.gcs.connect_timeout = std::chrono::seconds(o.io_timeout);
+  options.gcs.idle_timeout = std::chrono::seconds(o.io_timeout);
   return options;
 }
 
@@ -266,7 +299,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
     const ChaosReport& c = *report.chaos;
     notes << fmt::format(
         "\nChaos (--chaos {} --seed {}, {} retries): {} fault(s) injected; {} request(s) "
-        "retried clean; {} fault(s) reached a check (could not be evaluated)\n",
+        "retried clean; {} fault(s) returned as errors (could not be evaluated)\n",
         c.options.rate, c.options.seed, c.options.retries, c.injected, c.retried_clean,
         c.exhausted);
     std::size_t shown = 0;
@@ -278,6 +311,9 @@ int execute(const RunCli& o, const po::variables_map& vm,
       }
       notes << fmt::format("  #{} {} '{}': {} (attempt {}): {}\n", f.number, f.op, f.path, f.kind,
                            f.attempt, f.outcome);
+    }
+    if (shown == 0 && c.injected > 0) {
+      notes << "  every fault was retried clean (each is listed in the JSON report)\n";
     }
   }
   const std::string json_text =
@@ -294,6 +330,30 @@ int execute(const RunCli& o, const po::variables_map& vm,
   };
   write_report(o.report_json, json_text, "JSON");
   write_report(o.junit, report_to_junit(report), "JUnit");
+  if (!o.metrics_file.empty() || !o.pushgateway.empty()) {
+    std::map<std::string, std::string> labels;
+    for (const auto& item : o.metrics_labels) {
+      const std::size_t eq = item.find('=');
+      labels[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+    }
+    auto fail = [&](const std::string& what, const std::string& why) {
+      std::cerr << fmt::format("stagecheck: error: {}: {}\n", what, why);
+      if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
+    };
+    auto text = report_to_metrics(report, labels);
+    if (!text) {
+      fail("metrics", text.error().message);
+    } else {
+      write_report(o.metrics_file, *text, "metrics");
+      if (!o.pushgateway.empty()) {
+        if (auto ok = push_metrics(o.pushgateway, report.spec_name, labels, *text,
+                                   std::chrono::seconds(10));
+            !ok) {
+          fail("cannot push the metrics", ok.error().message);
+        }
+      }
+    }
+  }
   return code;
 }
 

@@ -56,11 +56,15 @@ struct RunCli {
   unsigned jobs = 0;
   int max_depth = 256;
   PluginOptions plugins;
-  // Object stores (--root s3://...).
+  // Object stores (--root s3://... or gs://...).
   std::string endpoint_url, region, profile;
+  std::string gcs_api = "json", gcs_token_file;
   unsigned io_concurrency = 32;
   unsigned io_retries = 5;
   unsigned io_timeout = 30;
+  // The run's metrics: a textfile for node_exporter, and/or a Pushgateway.
+  std::string metrics_file, pushgateway;
+  std::vector<std::string> metrics_labels;
 };
 
 void add_run_options(po::options_description& opts, RunCli& o);

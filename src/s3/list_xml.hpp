@@ -7,24 +7,14 @@
 #include <string_view>
 #include <vector>
 
+#include "objstore/bucket_store.hpp"
 #include "stagecheck/result.hpp"
 
 namespace stagecheck::s3 {
 
-/// One object of a ListObjectsV2 page.
-struct ListedObject {
-  std::string key;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;  ///< From LastModified; 0 if absent.
-};
-
-/// One ListObjectsV2 page: at most max-keys entries, so bounded in memory.
-struct ListPage {
-  std::vector<ListedObject> objects;         ///< Contents, in key order.
-  std::vector<std::string> common_prefixes;  ///< CommonPrefixes/Prefix, in order.
-  bool truncated = false;                    ///< IsTruncated.
-  std::string next_token;                    ///< NextContinuationToken.
-};
+/// ListObjectsV2 pages are the object stores' listing pages.
+using objstore::ListedObject;
+using objstore::ListPage;
 
 /// Parses a ListBucketResult document. Errc::malformed (naming what is wrong) for anything that
 /// is not well-formed XML with that root, a Contents without Key or with a Size that is not a

@@ -177,17 +177,22 @@ TEST_F(ExecuteE2E, AHangingWorkflowIsKilledAtItsTimeout) {
 TEST_F(ExecuteE2E, SigtermMidRunLeavesACompleteReportMarkedInterrupted) {
   const fs::path report_file = scratch_ / "report.json";
   const fs::path code_file = scratch_ / "code";
-  // The driver in the background, SIGTERM once the hanging workflow is running.
-  std::string cmd = "STAND_IN_DELAY=0.3 STAND_IN_HANG=episode-generation '" +
-                    std::string(STAGECHECK_DRIVER) + "' run " + q(kSpec) + " --root " +
-                    q(root_.string()) +
-                    " --var scene_id=kitchen_001 --var pipeline=" + q(kStandIn) +
-                    " --execute --quiet --report-json " + q(report_file.string()) +
-                    " >/dev/null 2>&1 & p=$!; sleep 1; kill -TERM $p; wait $p; echo $? > " +
-                    q(code_file.string());
+  const fs::path note = scratch_ / "hanging";
+  // The driver in the background, SIGTERM once the hanging workflow is running (it writes
+  // the note; polled for at most 20 s).
+  std::string cmd =
+      "STAND_IN_DELAY=0.3 STAND_IN_HANG=episode-generation STAND_IN_HANG_NOTE=" + q(note.string()) +
+      " '" + std::string(STAGECHECK_DRIVER) + "' run " + q(kSpec) + " --root " + q(root_.string()) +
+      " --var scene_id=kitchen_001 --var pipeline=" + q(kStandIn) +
+      " --execute --quiet --report-json " + q(report_file.string()) +
+      " >/dev/null 2>&1 & p=$!; i=0; while [ ! -s " + q(note.string()) +
+      " ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; kill -TERM $p; "
+      "wait $p; echo $? > " +
+      q(code_file.string());
   auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(std::system(("sh -c " + q(cmd)).c_str()), 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  ASSERT_FALSE(st::slurp(note).empty()) << "the workflow never started";
   EXPECT_EQ(st::slurp(code_file), "3\n");
   json report = json::parse(st::slurp(report_file));  // complete, parseable
   EXPECT_EQ(report["interrupted"], true);
@@ -220,12 +225,15 @@ TEST(ExecuteSignals, ASecondSignalEndsAtOnceAndTakesTheTriggeredCommandsWithIt) 
                 "marker, path: keep.json}]\n");
   std::string cmd = "'" + std::string(STAGECHECK_DRIVER) + "' run " +
                     q((dir / "spec.yaml").string()) + " --root " + q((dir / "store").string()) +
-                    " --execute >/dev/null 2>&1 & p=$!; sleep 1; kill -TERM $p; sleep 0.3; "
-                    "kill -TERM $p; wait $p; echo $? > " +
+                    " --execute >/dev/null 2>&1 & p=$!; i=0; while [ ! -s " +
+                    q((dir / "pgid").string()) +
+                    " ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; kill -TERM $p; "
+                    "sleep 0.3; kill -TERM $p; wait $p; echo $? > " +
                     q((dir / "code").string());
   auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(std::system(("sh -c " + q(cmd)).c_str()), 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // Without the second signal it would wait out the 30 s kill_grace.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
   EXPECT_EQ(st::slurp(dir / "code"), fmt::format("{}\n", 128 + SIGTERM));
   std::string pg = st::slurp(dir / "pgid");
   ASSERT_EQ(pg.rfind("process group ", 0), 0u) << pg;

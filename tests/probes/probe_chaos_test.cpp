@@ -44,7 +44,7 @@ stages:
         url: $api_url
         requests: 20
         concurrency: 4
-        thresholds: ["error_rate < 0.10", "max < 2000ms"]
+        thresholds: ["error_rate < 0.10", "max < 10000ms"]
       - id: stream
         type: redis_stream
         url: $redis_url

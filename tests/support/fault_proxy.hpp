@@ -70,6 +70,8 @@ class FaultProxy {
     remaining_ = count;
     status_ = status;
   }
+  /// Injected statuses carry "Retry-After: <seconds>" (none if negative).
+  void set_retry_after(int seconds) { retry_after_.store(seconds); }
   /// Delay before each request is answered.
   void set_latency(std::chrono::milliseconds latency) { latency_ms_.store(latency.count()); }
   /// Requests received so far (each attempt of a retried request counts).
@@ -219,10 +221,13 @@ class FaultProxy {
         const std::string xml =
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>Injected" +
             std::to_string(status) + "</Code><Message>injected by the test proxy</Message></Error>";
-        const std::string response = "HTTP/1.1 " + std::to_string(status) +
-                                     " Injected\r\nContent-Type: application/xml\r\n"
-                                     "Content-Length: " +
-                                     std::to_string(xml.size()) + "\r\n\r\n" + (is_head ? "" : xml);
+        const int retry_after = retry_after_.load();
+        const std::string response =
+            "HTTP/1.1 " + std::to_string(status) +
+            " Injected\r\nContent-Type: application/xml\r\n" +
+            (retry_after >= 0 ? "Retry-After: " + std::to_string(retry_after) + "\r\n"
+                              : std::string()) +
+            "Content-Length: " + std::to_string(xml.size()) + "\r\n\r\n" + (is_head ? "" : xml);
         if (!send_all(client, response)) break;
         continue;
       }
@@ -258,6 +263,7 @@ class FaultProxy {
   int remaining_ = 0;
   int status_ = 503;
   std::atomic<long> latency_ms_{0};
+  std::atomic<int> retry_after_{-1};
   std::atomic<int> requests_{0};
   std::atomic<int> faulted_{0};
   std::atomic<int> connections_{0};

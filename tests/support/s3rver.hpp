@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "child_process.hpp"
+
 namespace stagecheck::testing {
 
 /// A free TCP port on 127.0.0.1 (bound, read, released: good enough for tests).
@@ -102,49 +104,19 @@ class S3rver {
                                      "--silent",
                                      "--configure-bucket",
                                      kBucket};
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (out >= 0) {
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-      }
-      const int in = ::open("/dev/null", O_RDONLY);
-      if (in >= 0) ::dup2(in, 0);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execvp("node", argv.data());
-      ::_exit(127);
-    }
-    if (pid < 0) {
+    if (!server->process_.start(std::move(args), log)) {
       why = "fork failed";
       return nullptr;
     }
-    server->pid_ = pid;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!port_open(server->port_)) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        server->pid_ = -1;
-        why = "s3rver exited at start; see " + log;
-        return nullptr;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        why = "s3rver did not listen within 20 s";
-        return nullptr;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int port_number = server->port_;
+    if (!server->process_.wait_until([&] { return port_open(port_number); }, "s3rver", log, why)) {
+      return nullptr;
     }
     return server;
   }
 
   ~S3rver() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    process_.stop();
     std::error_code ec;
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
@@ -158,7 +130,7 @@ class S3rver {
   S3rver() = default;
   std::string dir_;
   int port_ = -1;
-  pid_t pid_ = -1;
+  ChildProcess process_;
 };
 
 /// In SetUp(): skips (or fails under CI=true) when `server` could not be started.

@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3/config.hpp"
-#include "s3/http_client.hpp"
+#include "s3/s3_client.hpp"
 #include "s3/sigv4.hpp"
 #include "stagecheck/digest.hpp"
 #include "stagecheck_test_support.hpp"
@@ -193,7 +193,7 @@ TEST(SigV4, Curl788SignsThePublishedVectorsIdentically) {
   }
 }
 
-// The store's own request path (HttpClient: x-amz-content-sha256, encoded key, canonical query)
+// The store's own request path (make_client(): x-amz-content-sha256, encoded key, canonical query)
 // produces exactly the Authorization header the reference signer computes for it.
 TEST(SigV4, StoreRequestsAreSignedAsTheReferenceSignerSays) {
   CaptureServer server;
@@ -204,13 +204,13 @@ TEST(SigV4, StoreRequestsAreSignedAsTheReferenceSignerSays) {
   config.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
   S3Options options;
   options.retry.max_retries = 0;
-  HttpClient client(config, options);
+  std::unique_ptr<http::HttpClient> client = make_client(config, options);
   const std::string key = uri_encode("runs/r 1/\xE2\x9C\x93 a+b=c.json", true);
   const std::string query = canonical_query({{"list-type", "2"}, {"prefix", "runs/r 1/"}});
-  HttpRequest request;
+  http::HttpRequest request;
   request.url = config.endpoint + "/bucket/" + key + "?" + query;
   request.headers.push_back("X-Amz-Date: 20261122T101500Z");
-  Result<HttpResponse> response = client.perform(request, "capture");
+  Result<http::HttpResponse> response = client->perform(request, "capture");
   ASSERT_TRUE(response.ok()) << response.error().message;
 
   SigningInput input;
@@ -230,12 +230,12 @@ TEST(SigV4, StoreRequestsAreSignedAsTheReferenceSignerSays) {
   EXPECT_EQ(server.last_head().find(config.secret_access_key), std::string::npos);
 
   // A PUT hashes its body.
-  HttpRequest put;
-  put.method = HttpRequest::Method::put;
+  http::HttpRequest put;
+  put.method = http::HttpRequest::Method::put;
   put.url = config.endpoint + "/bucket/" + key;
   put.body = "{\"status\": \"failed\"}\n";
   put.headers.push_back("X-Amz-Date: 20261122T101500Z");
-  ASSERT_TRUE(client.perform(put, "capture").ok());
+  ASSERT_TRUE(client->perform(put, "capture").ok());
   Result<std::string> body_hash = digest_hex(DigestAlgorithm::sha256, put.body);
   ASSERT_TRUE(body_hash.ok());
   EXPECT_EQ(server.last_header("x-amz-content-sha256"), *body_hash);
@@ -261,11 +261,11 @@ TEST(SigV4, SessionTokensAreSentAndSigned) {
   config.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
   config.session_token = "FwoGZXIvYXdzEXAMPLE//token+with/specials=";
   S3Options options;
-  HttpClient client(config, options);
-  HttpRequest request;
+  std::unique_ptr<http::HttpClient> client = make_client(config, options);
+  http::HttpRequest request;
   request.url = config.endpoint + "/bucket/key";
   request.headers.push_back("X-Amz-Date: 20261122T101500Z");
-  ASSERT_TRUE(client.perform(request, "capture").ok());
+  ASSERT_TRUE(client->perform(request, "capture").ok());
   EXPECT_EQ(server.last_header("x-amz-security-token"), config.session_token);
   SigningInput input;
   input.method = "GET";

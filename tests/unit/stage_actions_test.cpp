@@ -126,10 +126,12 @@ TEST_F(StageActionsTest, CommandTriggerRunsThenChecksSeeItsWork) {
   const CheckResult& t = result(r, "s.trigger");
   EXPECT_EQ(t.status, Status::pass) << t.message;
   EXPECT_EQ(t.observed["exit_code"], 0);
-  // Only PATH is inherited; explicit env is set; the secret never shows in the report.
-  EXPECT_NE(t.details["output_tail"].get<std::string>().find("token=hunter2 home=\n"),
+  // Only PATH is inherited; explicit env is set; the secret never shows in the report, not
+  // even where the command printed it.
+  EXPECT_NE(t.details["output_tail"].get<std::string>().find("token=*** home=\n"),
             std::string::npos)
       << t.details.dump();
+  EXPECT_EQ(t.details.dump().find("hunter2"), std::string::npos) << t.details.dump();
   EXPECT_EQ(t.details["env"]["TOKEN"], "***");
   EXPECT_EQ(t.details["argv"][1], root_.string());
   EXPECT_EQ(t.message.find("hunter2"), std::string::npos);
@@ -168,6 +170,10 @@ TEST_F(StageActionsTest, HangingCommandIsKilledWithItsChildrenAtTheTimeout) {
   EXPECT_LT(took.count(), 3000);
   // The backgrounded grandchild went with the group.
   // (Gone, or a zombie waiting for an init that may not reap here.)
+  for (int i = 0; i < 100 && read(pidfile).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(read(pidfile).empty()) << "the script never started its child";
   const std::string stat = "/proc/" + std::to_string(std::stoi(read(pidfile))) + "/stat";
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const std::string state = read(stat);
@@ -213,6 +219,27 @@ TEST_F(StageActionsTest, WaitFailsAtItsDeadlineNamingTheMissingMarker) {
   EXPECT_GE(took.count(), 550);
   EXPECT_LT(took.count(), 2500);
   EXPECT_EQ(r.exit_code, ExitCode::fail);
+}
+
+TEST_F(StageActionsTest, AMarkerOlderThanTheTriggerIsNotThisRunsMarker) {
+  // Yesterday's marker is still there; the workflow does nothing today.
+  write(root_ / ".done", "{}");
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  fs::last_write_time(root_ / ".done", old);
+  std::string prog = script("t.sh", "true\n");
+  Report r = run(command_spec(prog, "    wait: {for: [.done], timeout: 500ms, interval: 100ms}\n"));
+  const CheckResult& w = result(r, "s.wait");
+  EXPECT_EQ(w.status, Status::fail);
+  EXPECT_NE(w.message.find(".done present but older than the trigger"), std::string::npos)
+      << w.message;
+  // Opting out: existence is enough.
+  Report lax = run(
+      command_spec(prog, "    wait: {for: [.done], timeout: 500ms, newer_than_trigger: false}\n"));
+  EXPECT_EQ(result(lax, "s.wait").status, Status::pass) << result(lax, "s.wait").message;
+  // A marker the trigger writes is new.
+  std::string writes = script("w.sh", "touch \"$1/.done\"\n");
+  Report fresh = run(command_spec(writes, "    wait: {for: [.done], timeout: 2s}\n"));
+  EXPECT_EQ(result(fresh, "s.wait").status, Status::pass) << result(fresh, "s.wait").message;
 }
 
 TEST_F(StageActionsTest, WriteMarkerTriggerWritesAtomicallyIntoTheStore) {
@@ -326,15 +353,16 @@ stages:
 
 namespace {
 // A stage whose command raises a counter in counter.json from 1 to $to, and a snapshot on it.
-std::string snapshot_spec(const std::string& program, const std::string& expect) {
+std::string snapshot_spec(const std::string& program, const std::string& expect,
+                          const std::string& timeout = "1s") {
   return "version: 1\nname: t\nvars:\n  to: {type: number, default: 2}\nstages:\n  - id: s\n"
          "    trigger:\n      command: [" +
          program +
          ", '${root}', '${to}']\n    snapshots:\n      - id: counter\n        probe: {type: "
          "json, artifact: counter.json, conditions: ['n >= 0']}\n        value: '[\"n >= 0\"]'\n"
          "        expect: '" +
-         expect +
-         "'\n        timeout: 1s\n        interval: 100ms\n    checks:\n      - {id: c, type: "
+         expect + "'\n        timeout: " + timeout +
+         "\n        interval: 100ms\n    checks:\n      - {id: c, type: "
          "json, artifact: counter.json, conditions: ['n >= 1']}\n";
 }
 }  // namespace
@@ -370,7 +398,7 @@ TEST_F(StageActionsTest, SnapshotSeesAValueThatMovesLater) {
       script("t.sh",
              "(sleep 0.3; printf '{\"n\": 5}' > \"$1/c.tmp\"; mv \"$1/c.tmp\" \"$1/counter.json\")"
              " >/dev/null 2>&1 &\n");
-  Report r = run(snapshot_spec(prog, "delta between 2 and 10"));
+  Report r = run(snapshot_spec(prog, "delta between 2 and 10", "10s"));
   EXPECT_EQ(result(r, "s.counter").status, Status::pass) << result(r, "s.counter").message;
   EXPECT_GE(result(r, "s.counter").details["polls"].get<int>(), 2);
 }
@@ -385,12 +413,15 @@ TEST_F(StageActionsTest, SnapshotProbeFailingBeforeTheTriggerFailsNamingIt) {
   EXPECT_NE(s.message.find("counter.json"), std::string::npos) << s.message;
 }
 
-TEST_F(StageActionsTest, SnapshotOnANonNumberFailsTheDeltaCondition) {
+TEST_F(StageActionsTest, SnapshotWhoseProbeFailsAfterTheTriggerFails) {
   write(root_ / "counter.json", R"({"n": 1})");
   std::string prog = script("t.sh", "printf '{\"n\": \"2\"}' > \"$1/counter.json\"\n");
   Report r = run(snapshot_spec(prog, "delta >= 1"));
-  // The probe's own condition fails on the string, so the after-value is never a number.
+  // The probe's own condition fails on the string: the comparison never passes.
   EXPECT_EQ(result(r, "s.counter").status, Status::fail);
+  EXPECT_NE(result(r, "s.counter").message.find("after the trigger: the probe (json) did not pass"),
+            std::string::npos)
+      << result(r, "s.counter").message;
   EXPECT_EQ(r.exit_code, ExitCode::fail);
 }
 
@@ -443,6 +474,11 @@ TEST_F(StageActionsTest, LoaderRejectsBadTriggersWaitsAndSnapshots) {
       {"    trigger: {http: {url: 'http://x', expect_status: [99]}}\n", "HTTP status codes"},
       {"    wait: {for: []}\n", "non-empty list"},
       {"    wait: {for: [x.json], timeout: 0}\n", "expected a duration"},
+      {"    wait: {for: [x.json], timeout: 1.2.3s}\n", "expected a duration"},
+      {"    wait: {for: [x.json], newer_than_trigger: 'yes'}\n", "true or false"},
+      {"    snapshots: [{id: trigger, probe: {type: marker, path: x.json}, value: v, expect: "
+       "'delta > 0'}]\n",
+       "id of a stage row"},
       {"    snapshots: [{id: a, probe: {type: nope}, value: v, expect: 'delta > 0'}]\n", "nope"},
       {"    snapshots: [{id: a, probe: {type: marker, path: x.json}, value: v}]\n",
        "missing required key 'expect'"},

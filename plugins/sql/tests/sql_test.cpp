@@ -575,6 +575,32 @@ stages:
   EXPECT_NE(r.message.find("sqlite://" + db_path_), std::string::npos) << r.message;
 }
 
+TEST_F(SqlTest, ValueColumnHintOnlyForConditionsOnValue) {
+  auto on_rows = run(spec(R"(      - id: c
+        type: sql_query
+        sqlite_file: $db
+        query: SELECT id, rollbacks FROM missions WHERE id = 'm1'
+        conditions: ["rows[0].rollbacks == 99"]
+)",
+                          "  db: {type: local_path}\n"),
+                     {{"db", db_path_}});
+  EXPECT_EQ(result(on_rows).status, Status::fail);
+  EXPECT_EQ(result(on_rows).message.find("value is column"), std::string::npos)
+      << result(on_rows).message;
+  auto on_value = run(spec(R"(      - id: c
+        type: sql_query
+        sqlite_file: $db
+        query: SELECT rollbacks FROM missions WHERE id = 'm1'
+        conditions: ["value == 99"]
+)",
+                           "  db: {type: local_path}\n"),
+                      {{"db", db_path_}});
+  EXPECT_EQ(result(on_value).status, Status::fail);
+  EXPECT_NE(result(on_value).message.find("(value is column 'rollbacks' of row 1)"),
+            std::string::npos)
+      << result(on_value).message;
+}
+
 TEST_F(SqlTest, SqliteMissingFileFailsAndGarbageFileFails) {
   scratch_.write("garbage.db", "this is not a database, just text that is long enough...........");
   auto out = run(spec(R"(      - id: c

@@ -1,4 +1,4 @@
-#include "s3/http_client.hpp"
+#include "http/http_client.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -9,19 +9,13 @@
 
 #include <fmt/format.h>
 
-#include "s3/list_xml.hpp"
-#include "stagecheck/digest.hpp"
 #include "text_util.hpp"
 
-namespace stagecheck::s3 {
+namespace stagecheck::http {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// hex SHA-256 of the empty string: the payload hash of GET, HEAD and list requests.
-constexpr const char* kEmptySha256 =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 void global_init() {
   static std::once_flag once;
@@ -58,6 +52,20 @@ std::optional<std::uint64_t> range_total(std::string_view content_range) {
   return total;
 }
 
+/// A Retry-After value: delta-seconds, or an HTTP date (a wait from now, 0 if past).
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
+  std::int64_t delta = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), delta);
+  if (!value.empty() && ec == std::errc() && ptr == value.data() + value.size() && delta >= 0) {
+    return std::chrono::seconds(delta);
+  }
+  const time_t when = curl_getdate(std::string(value).c_str(), nullptr);
+  if (when <= 0) return std::nullopt;
+  const std::int64_t wait =
+      static_cast<std::int64_t>(when) - static_cast<std::int64_t>(::time(nullptr));
+  return std::chrono::seconds(std::max<std::int64_t>(0, wait));
+}
+
 /// Most of an error document kept for messages.
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
@@ -77,6 +85,8 @@ const char* method_name(HttpRequest::Method method) {
       return "HEAD";
     case HttpRequest::Method::put:
       return "PUT";
+    case HttpRequest::Method::post:
+      return "POST";
   }
   return "GET";
 }
@@ -107,6 +117,7 @@ struct HttpClient::Attempt {
       r.content_range.clear();
       r.etag.clear();
       r.last_modified.clear();
+      r.retry_after.reset();
     } else if (iequals_prefix(line, "content-length:")) {
       const std::string_view value = header_value(line, 15);
       std::uint64_t length = 0;
@@ -118,6 +129,8 @@ struct HttpClient::Attempt {
       r.etag = std::string(header_value(line, 5));
     } else if (iequals_prefix(line, "last-modified:")) {
       r.last_modified = std::string(header_value(line, 14));
+    } else if (iequals_prefix(line, "retry-after:")) {
+      r.retry_after = parse_retry_after(header_value(line, 12));
     } else if (line == "\r\n" || line == "\n") {
       // End of the headers: refuse a body that is announced as too large before reading it.
       const bool success = self->status >= 200 && self->status < 300;
@@ -159,24 +172,19 @@ struct HttpClient::Attempt {
   }
 };
 
-HttpClient::HttpClient(ResolvedConfig config, const S3Options& options)
-    : config_(std::move(config)),
-      sigv4_(fmt::format("aws:amz:{}:s3", config_.region)),
-      limit_(std::max(1u, options.io_concurrency)),
+HttpClient::HttpClient(ClientSettings settings, std::unique_ptr<const Authenticator> auth)
+    : settings_(std::move(settings)),
+      auth_(std::move(auth)),
+      limit_(std::max(1u, settings_.io_concurrency)),
       connect_timeout_ms_(
-          static_cast<long>(std::max<std::int64_t>(1, options.connect_timeout.count()))),
-      idle_timeout_s_(static_cast<long>(std::max<std::int64_t>(1, options.idle_timeout.count()))),
-      retry_(options.retry) {
+          static_cast<long>(std::max<std::int64_t>(1, settings_.connect_timeout.count()))),
+      idle_timeout_s_(
+          static_cast<long>(std::max<std::int64_t>(1, settings_.idle_timeout.count()))) {
   global_init();
-  if (!config_.access_key_id.empty()) {
-    userpwd_ = config_.access_key_id + ":" + config_.secret_access_key;
-  }
 }
 
 HttpClient::~HttpClient() {
   for (CURL* handle : idle_) curl_easy_cleanup(handle);
-  // Scrub the copy of the secret that curl was given.
-  std::fill(userpwd_.begin(), userpwd_.end(), '\0');
 }
 
 CURL* HttpClient::acquire() const {
@@ -200,39 +208,28 @@ void HttpClient::release(CURL* handle) const {
   available_.notify_one();
 }
 
-void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
+Result<void> HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
   attempt.request = &request;
   CURL* handle = acquire();
   if (handle == nullptr) {
     attempt.code = CURLE_FAILED_INIT;
     attempt.transport_error = "cannot create a curl handle";
-    return;
+    return {};
   }
   // Keeps the handle's connection cache (reuse) and drops every option of the last request.
   curl_easy_reset(handle);
-  curl_slist* headers = nullptr;
-  std::string payload_hash = kEmptySha256;
-  if (request.method == HttpRequest::Method::put) {
-    Result<std::string> hash = digest_hex(DigestAlgorithm::sha256, request.body);
-    if (!hash) {
+  std::vector<std::string> lines;
+  if (auth_) {
+    if (Result<void> ok = auth_->prepare(handle, request, lines); !ok) {
+      curl_easy_reset(handle);
       release(handle);
-      attempt.code = CURLE_FAILED_INIT;
-      attempt.transport_error = hash.error().message;
-      return;
+      return ok;
     }
-    payload_hash = *hash;
   }
-  // curl 7.88 signs this header and uses its value as the payload hash, but never adds it.
-  headers = curl_slist_append(headers, ("x-amz-content-sha256: " + payload_hash).c_str());
-  if (!config_.session_token.empty()) {
-    headers =
-        curl_slist_append(headers, ("x-amz-security-token: " + config_.session_token).c_str());
-  }
+  curl_slist* headers = nullptr;
+  for (const std::string& line : lines) headers = curl_slist_append(headers, line.c_str());
   for (const std::string& line : request.headers)
     headers = curl_slist_append(headers, line.c_str());
-  // No "Expect:" line to suppress 100-continue: curl 7.88 would sign the empty header it never
-  // sends, and S3 would refuse the signature
-  // (SigV4.StoreRequestsAreSignedAsTheReferenceSignerSays).
 
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -247,10 +244,6 @@ void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &attempt);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &Attempt::on_body);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &attempt);
-  if (!userpwd_.empty()) {
-    curl_easy_setopt(handle, CURLOPT_AWS_SIGV4, sigv4_.c_str());
-    curl_easy_setopt(handle, CURLOPT_USERPWD, userpwd_.c_str());
-  }
   switch (request.method) {
     case HttpRequest::Method::get:
       break;
@@ -258,8 +251,9 @@ void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
       curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
       break;
     case HttpRequest::Method::put:
+    case HttpRequest::Method::post:
       headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method_name(request.method));
       curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));
       // Never a null pointer: with one, curl would read the body from stdin.
@@ -279,7 +273,7 @@ void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
   HttpResponse& r = attempt.response;
   if (attempt.code == CURLE_WRITE_ERROR && (r.over_limit || r.empty_object)) {
     attempt.code = CURLE_OK;  // Our own stop, not a transport failure.
-    return;
+    return {};
   }
   if (attempt.code != CURLE_OK) {
     attempt.transport_error =
@@ -287,7 +281,7 @@ void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
     if (attempt.code == CURLE_PARTIAL_FILE) {
       attempt.transport_error += " (the body was shorter than its Content-Length)";
     }
-    return;
+    return {};
   }
   const bool success = r.status >= 200 && r.status < 300;
   if (request.method != HttpRequest::Method::head && success && !r.empty_object &&
@@ -296,6 +290,7 @@ void HttpClient::once(const HttpRequest& request, Attempt& attempt) const {
     attempt.transport_error = fmt::format("the body has {} bytes, its Content-Length says {}",
                                           r.body.size(), *r.content_length);
   }
+  return {};
 }
 
 Result<HttpResponse> HttpClient::perform(const HttpRequest& request, std::string_view shown) const {
@@ -303,14 +298,15 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, std::string
   thread_local std::minstd_rand random(
       static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id()) ^
                             static_cast<std::size_t>(Clock::now().time_since_epoch().count())));
-  const unsigned max_retries = endpoint_down_.load() ? 0 : retry_.max_retries;
+  const RetryPolicy& retry = settings_.retry;
+  const unsigned max_retries = endpoint_down_.load() ? 0 : retry.max_retries;
   std::string last;
   bool transport_only = true;
   unsigned attempts = 0;
   for (;;) {
     ++attempts;
     Attempt attempt;
-    once(request, attempt);
+    if (Result<void> sent = once(request, attempt); !sent) return std::move(sent).error();
     if (attempt.code == CURLE_OK && !retryable_status(attempt.response.status)) {
       endpoint_down_.store(false);
       attempt.response.attempts = attempts;
@@ -320,31 +316,39 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, std::string
       last = fmt::format("transport error: {}", attempt.transport_error);
     } else {
       transport_only = false;
-      const ErrorDocument doc = parse_error_document(attempt.response.body);
+      const std::string code =
+          settings_.error_code ? settings_.error_code(attempt.response.body) : std::string();
       last = fmt::format("HTTP {}{}", attempt.response.status,
-                         doc.code.empty() ? "" : " " + detail::printable(doc.code, 100));
+                         code.empty() ? "" : " " + detail::printable(code, 100));
     }
     const Clock::duration elapsed = Clock::now() - start;
     bool give_up = attempts > max_retries;
     std::chrono::milliseconds delay{0};
     if (!give_up) {
-      const std::int64_t cap = std::min<std::int64_t>(retry_.max_backoff.count(),
-                                                      retry_.initial_backoff.count()
+      const std::int64_t cap = std::min<std::int64_t>(retry.max_backoff.count(),
+                                                      retry.initial_backoff.count()
                                                           << std::min<unsigned>(attempts - 1, 20));
       delay = std::chrono::milliseconds(
           std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 0))(random));
-      give_up = elapsed + delay > retry_.max_total;
+      // The server's own Retry-After wins over a shorter backoff; one past the budget ends the
+      // request now rather than after a wait that could not be followed by a retry.
+      if (attempt.code == CURLE_OK && attempt.response.retry_after) {
+        delay = std::max<std::chrono::milliseconds>(delay, *attempt.response.retry_after);
+        if (elapsed + delay > retry.max_total) {
+          last += fmt::format(" (Retry-After {} s, past the retry budget of {})",
+                              attempt.response.retry_after->count(), seconds(retry.max_total));
+        }
+      }
+      give_up = elapsed + delay > retry.max_total;
     }
     if (give_up) {
       if (transport_only && max_retries > 0) endpoint_down_.store(true);
-      const std::string endpoint =
-          config_.endpoint.empty() ? std::string("the AWS S3 endpoint") : config_.endpoint;
       return make_error(
           Errc::unavailable,
           fmt::format("{}: {} failed: {} after {} attempt{} in {} (endpoint {}){}", shown,
                       method_name(request.method), last, attempts, attempts == 1 ? "" : "s",
-                      seconds(elapsed), endpoint,
-                      max_retries == 0 && retry_.max_retries > 0
+                      seconds(elapsed), settings_.endpoint_shown,
+                      max_retries == 0 && retry.max_retries > 0
                           ? "; not retried, since the endpoint was unreachable earlier in this run"
                           : ""));
     }
@@ -352,4 +356,4 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, std::string
   }
 }
 
-}  // namespace stagecheck::s3
+}  // namespace stagecheck::http
