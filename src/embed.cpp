@@ -181,19 +181,21 @@ RunOutcome run_spec(const RunRequest& request) {
   RunOutcome out;
   try {
     Registry registry;
-    if (auto ok = register_builtin_checks(registry); !ok) {
-      out.error = ok.error().message;
-      out.error_code = ok.error().code;
-      return out;
-    }
     PluginLoader loader(registry);
-    if (auto ok = loader.load_all(request.plugin_dirs, request.load_default_plugins); !ok) {
-      out.error = ok.error().message;
-      out.error_code = ok.error().code;
-      return out;
+    if (request.registry == nullptr) {
+      if (auto ok = register_builtin_checks(registry); !ok) {
+        out.error = ok.error().message;
+        out.error_code = ok.error().code;
+        return out;
+      }
+      if (auto ok = loader.load_all(request.plugin_dirs, request.load_default_plugins); !ok) {
+        out.error = ok.error().message;
+        out.error_code = ok.error().code;
+        return out;
+      }
     }
     SpecOptions sopts;
-    sopts.registry = &registry;
+    sopts.registry = request.registry != nullptr ? request.registry : &registry;
     sopts.vars = request.vars;
     auto spec = request.spec_file.empty()
                     ? load_spec_string(request.spec_text, request.spec_name, sopts)

@@ -12,6 +12,7 @@
 #include "run_context.hpp"
 #include "stage_actions.hpp"
 #include "stagecheck/version.hpp"
+#include "text_util.hpp"
 
 namespace stagecheck {
 namespace {
@@ -20,17 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-std::string utc_now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 CheckResult base_result(const Stage& stage, const StageCheck& sc) {
@@ -378,7 +368,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   report.spec_hash = spec_.hash;
   report.root = store_.describe();
   report.vars = spec_.redacted_values();
-  report.started_at = utc_now_rfc3339();
+  report.started_at = detail::utc_now_rfc3339();
   report.fail_on_warn = options_.fail_on_warn;
 
   RunInfo info{spec_.name, spec_.source, report.root, spec_.check_count(), report.started_at};

@@ -17,6 +17,7 @@
 
 #include "stagecheck/spec.hpp"
 #include "stagecheck/store.hpp"
+#include "text_util.hpp"
 #include "yaml_util.hpp"
 
 namespace stagecheck {
@@ -127,15 +128,6 @@ std::string describe_node(const YAML::Node& node) {
   return "?";
 }
 
-std::string fnv1a64(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return fmt::format("{:016x}", h);
-}
-
 class Loader {
  public:
   Loader(std::string file, const SpecOptions& options)
@@ -143,7 +135,7 @@ class Loader {
 
   Result<Spec> load(std::string_view text) {
     spec_.source = file_;
-    spec_.hash = fnv1a64(text);
+    spec_.hash = fmt::format("{:016x}", detail::fnv1a64(text));
     if (options_.registry == nullptr) {
       return make_error(Errc::invalid_argument, "load_spec: no registry given");
     }

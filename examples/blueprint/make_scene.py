@@ -16,8 +16,8 @@ N = 40
 TS = "2025-03-02T10:05:09Z"
 
 
-def write(root, rel, obj):
-    path = os.path.join(root, "scenes", SCENE, rel)
+def write(root, scene, rel, obj):
+    path = os.path.join(root, "scenes", scene, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         if isinstance(obj, str):
@@ -31,34 +31,38 @@ def score(i):
     return round(0.86 + (i * 7 % 13) / 100.0, 3)  # 0.86 .. 0.98
 
 
-def main(root):
-    ids = [f"episode_{i:06d}" for i in range(N)]
-    scores = [score(i) for i in range(N)]
-    avg = round(sum(scores) / N, 4)
+def main(root, scene=SCENE, n=N, job=JOB):
+    """Writes scenes/<scene>/ under root: a good run of n episodes of Genie Sim job `job`."""
+    def put(rel, obj):
+        write(root, scene, rel, obj)
 
-    write(root, "config.json", {"schema_version": "1.0", "scene_id": SCENE, "use_geniesim": True,
+    ids = [f"episode_{i:06d}" for i in range(n)]
+    scores = [score(i) for i in range(n)]
+    avg = round(sum(scores) / n, 4)
+
+    put("config.json", {"schema_version": "1.0", "scene_id": scene, "use_geniesim": True,
                                 "robot_type": "franka", "episodes_per_task": 10, "bundle_tier": "pro"})
     for marker in ["variation_assets/.variation_pipeline_complete", "usd/.usd_complete",
                    "assets/.regen3d_complete"]:
-        write(root, marker, "{}\n")
-    write(root, "geniesim/.geniesim_submitted", {"scene_id": SCENE, "status": "submitted",
-          "timestamp": "2025-03-02T09:12:44Z", "job_id": JOB,
-          "job_metadata_path": f"scenes/{SCENE}/geniesim/job.json"})
-    write(root, "geniesim/.geniesim_complete", {"scene_id": SCENE, "status": "completed",
+        put(marker, "{}\n")
+    put("geniesim/.geniesim_submitted", {"scene_id": scene, "status": "submitted",
+          "timestamp": "2025-03-02T09:12:44Z", "job_id": job,
+          "job_metadata_path": f"scenes/{scene}/geniesim/job.json"})
+    put("geniesim/.geniesim_complete", {"scene_id": scene, "status": "completed",
           "timestamp": "2025-03-02T09:40:02Z", "robot_type": "franka", "commercial_only": True,
           "ready_for_geniesim": True})
-    write(root, "geniesim/job.json", {
-        "job_id": JOB, "scene_id": SCENE, "status": "completed", "submitted_at": "2025-03-02T09:12:44Z",
+    put("geniesim/job.json", {
+        "job_id": job, "scene_id": scene, "status": "completed", "submitted_at": "2025-03-02T09:12:44Z",
         "generation_params": {"robot_type": "franka", "episodes_per_task": 10, "min_quality_score": 0.85},
-        "job_metrics": {"status": "completed", "duration_seconds": 1598.2, "episodes_collected": N,
-                        "episodes_passed": N, "quality_pass_rate": 1.0, "failure_reason": None},
-        "artifacts": {"episodes_prefix": f"scenes/{SCENE}/episodes/",
-                      "lerobot_prefix": f"scenes/{SCENE}/episodes/lerobot/"}})
-    write(root, "geniesim/.geniesim_import_complete", {"scene_id": SCENE, "job_id": JOB,
+        "job_metrics": {"status": "completed", "duration_seconds": 1598.2, "episodes_collected": n,
+                        "episodes_passed": n, "quality_pass_rate": 1.0, "failure_reason": None},
+        "artifacts": {"episodes_prefix": f"scenes/{scene}/episodes/",
+                      "lerobot_prefix": f"scenes/{scene}/episodes/lerobot/"}})
+    put("geniesim/.geniesim_import_complete", {"scene_id": scene, "job_id": job,
           "status": "completed", "timestamp": "2025-03-02T10:20:31Z"})
-    write(root, "episodes/.episodes_complete", {"scene_id": SCENE, "status": "completed",
+    put("episodes/.episodes_complete", {"scene_id": scene, "status": "completed",
           "timestamp": "2025-03-02T10:05:10Z", "physics_validated": True})
-    write(root, "dwm/.dwm_complete", {"scene_id": SCENE, "status": "completed",
+    put("dwm/.dwm_complete", {"scene_id": scene, "status": "completed",
           "timestamp": "2025-03-02T10:31:55Z"})
 
     episodes = []
@@ -71,12 +75,12 @@ def main(root):
                                      "unexpected_collisions": 0, "camera_data_present": True,
                                      "gripper_transition_present": True, "overall_score": s,
                                      "total_duration": 12.5 + i % 5}})
-    write(root, "episodes/quality/validation_report.json", {
-        "scene_id": SCENE,
-        "summary": {"total_episodes": N, "passed": N, "failed": 0, "needs_retry": 0, "pass_rate": 1.0,
+    put("episodes/quality/validation_report.json", {
+        "scene_id": scene,
+        "summary": {"total_episodes": n, "passed": n, "failed": 0, "needs_retry": 0, "pass_rate": 1.0,
                     "average_score": avg, "min_score": min(scores), "max_score": max(scores),
                     "score_std": 0.037},
-        "physics_validation": {"physx_used": True, "physx_episode_count": N,
+        "physics_validation": {"physx_used": True, "physx_episode_count": n,
                                "non_physx_episode_count": 0, "physics_backends": ["isaac_sim"]},
         "quality_distribution": {"excellent_0.9_1.0": sum(s >= 0.9 for s in scores),
                                  "good_0.7_0.9": sum(0.7 <= s < 0.9 for s in scores),
@@ -87,8 +91,8 @@ def main(root):
 
     for eid, s in zip(ids, scores):
         use = "production_training" if s >= 0.90 else "fine_tuning"
-        write(root, f"episodes/quality/episodes/{eid}/quality_certificate.json", {
-            "episode_id": eid, "scene_id": SCENE, "task_id": "pick_mug", "generated_at": "2025-03-02T09:58:01Z",
+        put(f"episodes/quality/episodes/{eid}/quality_certificate.json", {
+            "episode_id": eid, "scene_id": scene, "task_id": "pick_mug", "generated_at": "2025-03-02T09:58:01Z",
             "pipeline_version": "1.0.0", "sensor_source": "isaac_sim_replicator", "physics_backend": "physx",
             "isaac_sim_version": None, "gpu_type": None, "data_quality_level": "production",
             "training_suitability": "production", "recommended_use": use, "overall_quality_score": s,
@@ -99,17 +103,17 @@ def main(root):
             "trajectory_metrics": {"smoothness_score": 0.93, "collision_count": 0},
             "task_metrics": {"goal_achievement_score": 0.95}})
 
-    write(root, "episodes/dataset_quality_manifest.json", {
-        "scene_id": SCENE, "generated_at": "2025-03-02T09:58:05Z",
+    put("episodes/dataset_quality_manifest.json", {
+        "scene_id": scene, "generated_at": "2025-03-02T09:58:05Z",
         "episodes": [{"episode_id": eid, "task_name": "pick_mug", "quality_score": s,
                       "suitability": "production" if s >= 0.9 else "fine_tuning",
                       "sensor_backend": "isaac_sim_replicator", "physics_backend": "physx", "warnings": []}
                      for eid, s in zip(ids, scores)],
-        "summary": {"total_episodes": N, "production": sum(s >= 0.9 for s in scores),
+        "summary": {"total_episodes": n, "production": sum(s >= 0.9 for s in scores),
                     "fine_tuning": sum(s < 0.9 for s in scores), "dev_only": 0}})
 
     gates = [
-        ("qg-6-episodes", "warning", f"{N} episodes generated, collision-free rate 1.00"),
+        ("qg-6-episodes", "warning", f"{n} episodes generated, collision-free rate 1.00"),
         ("qg-11-episode-metadata", "error", "Episode metadata complete"),
         ("qg-6a-quality-score-sli", "error", f"Average quality score: {avg:.2f} (min 0.90)"),
         ("qg-6c-sensor-capture", "error", "Sensor capture rate 1.00 (min 0.95)"),
@@ -117,8 +121,8 @@ def main(root):
         ("qg-6b-sim2real", "warning", "Sim2real metrics within range"),
         ("qg-12b-data-realness", "error", "Data realness 0.93 (min 0.70)"),
     ]
-    write(root, "episode-generation-job/quality_gate_report.json", {
-        "report_version": "2.0", "scene_id": SCENE, "timestamp": TS,
+    put("episode-generation-job/quality_gate_report.json", {
+        "report_version": "2.0", "scene_id": scene, "timestamp": TS,
         "required_checkpoints": ["episodes_generated"], "executed_checkpoints": ["episodes_generated"],
         "skipped_checkpoints": [], "skip_reasons": {},
         "summary": {"total_gates": len(gates), "passed": len(gates), "failed": 0, "blocking_failures": 0,
@@ -129,38 +133,38 @@ def main(root):
                      "requires_human_approval": False, "timestamp": TS} for g, sev, msg in gates]})
 
     manifest = {
-        "schema_version": "1.3", "generated_at": "2025-03-02T10:20:30Z", "scene_id": SCENE, "run_id": JOB,
-        "job_id": JOB, "status": "success", "success": True, "recordings_format": "json",
-        "episodes": {"downloaded": N, "passed_validation": N, "filtered": 0, "excluded_failed_count": 0,
+        "schema_version": "1.3", "generated_at": "2025-03-02T10:20:30Z", "scene_id": scene, "run_id": job,
+        "job_id": job, "status": "success", "success": True, "recordings_format": "json",
+        "episodes": {"downloaded": n, "passed_validation": n, "filtered": 0, "excluded_failed_count": 0,
                      "excluded_failed_ids": [], "download_errors": 0, "parse_failed": 0, "min_required": 1},
         "quality": {"average_score": avg, "min_score": min(scores), "max_score": max(scores),
                     "threshold": 0.85, "validation_enabled": True},
-        "lerobot": {"conversion_success": True, "converted_count": N, "skipped_episodes": 0,
+        "lerobot": {"conversion_success": True, "converted_count": n, "skipped_episodes": 0,
                     "skip_rate_percent": 0.0, "conversion_failures": [], "required": True, "skip_rate_max": 0.0},
-        "validation": {"episodes": {"total": N, "passed": N, "failed": 0}},
+        "validation": {"episodes": {"total": n, "passed": n, "failed": 0}},
         "provenance": {"git_sha": "3c1e9a7", "pipeline_version": "1.0.0", "source": "genie_sim",
-                       "job_id": JOB, "scene_id": SCENE, "importer": "import_from_geniesim", "client_mode": "local",
+                       "job_id": job, "scene_id": scene, "importer": "import_from_geniesim", "client_mode": "local",
                        "config_snapshot": {"env": {"MIN_QUALITY_SCORE": "0.85", "ENABLE_VALIDATION": "true",
                                                    "FILTER_LOW_QUALITY": "true", "GENIESIM_VALIDATE_FRAMES": "1",
                                                    "GENIESIM_FAIL_ON_FRAME_VALIDATION": "1",
                                                    "LEROBOT_SKIP_RATE_MAX": "0"}}},
         "checksums_path": "checksums.json"}
-    write(root, "episodes/import_manifest.json", manifest)              # where the runbook reads it
-    write(root, f"episodes/geniesim_{JOB}/import_manifest.json", manifest)  # where the pipeline writes it
+    put("episodes/import_manifest.json", manifest)              # where the runbook reads it
+    put(f"episodes/geniesim_{job}/import_manifest.json", manifest)  # where the pipeline writes it
 
-    write(root, "episodes/lerobot/meta/episodes.jsonl", "".join(
-        json.dumps({"episode_index": i, "task_index": 0, "task": "pick_mug", "length": 240, "scene_id": SCENE,
+    put("episodes/lerobot/meta/episodes.jsonl", "".join(
+        json.dumps({"episode_index": i, "task_index": 0, "task": "pick_mug", "length": 240, "scene_id": scene,
                     "success": True, "quality_score": s, "is_mock": False, "split": "train",
                     "rgb_frames_expected_total": 720, "rgb_frames_written_total": 720,
                     "dropped_frames_total": 0}, sort_keys=True) + "\n" for i, s in enumerate(scores)))
-    write(root, "episodes/lerobot/meta/info.json", {
-        "codebase_version": "v2.0", "robot_type": "franka", "fps": 30, "total_episodes": N,
-        "total_frames": N * 240, "data_pack": {"tier": "plus"},
+    put("episodes/lerobot/meta/info.json", {
+        "codebase_version": "v2.0", "robot_type": "franka", "fps": 30, "total_episodes": n,
+        "total_frames": n * 240, "data_pack": {"tier": "plus"},
         "data_quality": {"physics_validated": True, "sensor_source": "isaac_sim_replicator",
                          "validation_type": "physx", "isaac_sim_used": True, "warnings": []},
         "lineage": {"quality_gates": {"bypass_enabled": False}}})
 
-    write(root, "production_validation.json", {
+    put("production_validation.json", {
         "timestamp": "2025-03-02T09:00:00Z", "production_mode": True, "release_path_run": True, "ok": True,
         "errors": [], "warnings": [],
         "checks": {"quality_gate_policy": {"skip_requested": False}, "checkpoint_hashes": {"enabled": True}}})

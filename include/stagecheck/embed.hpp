@@ -42,6 +42,10 @@ struct RunRequest {
                            ///< to only for a spec's on_failure marker.
   std::vector<std::filesystem::path> plugin_dirs;  ///< Like --plugin-dir.
   bool load_default_plugins = true;  ///< Also load the installed plugin folder if it exists.
+  /// Check types already loaded (e.g. once for a batch of runs); must outlive the call, with
+  /// the PluginLoader that filled it. When set, plugin_dirs and load_default_plugins are
+  /// ignored.
+  const Registry* registry = nullptr;
   RunOptions options;                ///< Jobs, limits, fail_on_warn, cancellation.
   std::vector<Reporter*> reporters;  ///< Receive results as the run goes (may be empty).
   /// Stress: run the spec this many times (plugins, spec and store set up once). Each

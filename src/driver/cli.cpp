@@ -243,6 +243,14 @@ StoreOptions store_options(const RunCli& o) {
   return options;
 }
 
+int nothing_ran(const std::string& error, Errc code, ExitCode exit_code) {
+  // Spec errors are lines that start with file:line:column, as `validate` prints them.
+  if (code != Errc::spec_error) std::cerr << "stagecheck: error: ";
+  std::cerr << error << "\n";
+  std::cerr << "stagecheck: error: nothing was run\n";
+  return static_cast<int>(exit_code);
+}
+
 // Runs `go` with the console reporter (text format) and signal handling, then prints or
 // writes the reports; returns the exit code.
 int execute(const RunCli& o, const po::variables_map& vm,
@@ -257,13 +265,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
   install_signal_handlers();
   RunOutcome outcome = go(reporters);
   restore_signal_handlers();
-  if (!outcome.report) {
-    // Spec errors are lines that start with file:line:column, as `validate` prints them.
-    if (outcome.error_code != Errc::spec_error) std::cerr << "stagecheck: error: ";
-    std::cerr << outcome.error << "\n";
-    std::cerr << "stagecheck: error: nothing was run\n";
-    return static_cast<int>(outcome.exit_code);
-  }
+  if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
   const Report& report = *outcome.report;
   int code = static_cast<int>(report.exit_code);
   std::ostream& notes = o.format == "json" ? std::cerr : std::cout;

@@ -78,6 +78,9 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
                                      const char* verb);
 /// Store settings for a bucket --root.
 StoreOptions store_options(const RunCli& o);
+/// Prints why nothing ran (a spec error as the loader wrote it, else "stagecheck: error: ...")
+/// and returns `exit_code`.
+int nothing_ran(const std::string& error, Errc code, ExitCode exit_code);
 /// Runs `go` with the console reporter (text format) and signal handling, then prints or
 /// writes the reports; returns the exit code.
 int execute(const RunCli& o, const po::variables_map& vm,
@@ -89,5 +92,8 @@ int cmd_preflight(const std::vector<std::string>& args);
 int cmd_validate(const std::vector<std::string>& args);
 int cmd_list_checks(const std::vector<std::string>& args);
 int cmd_metrics(const std::vector<std::string>& args);
+int cmd_merge(const std::vector<std::string>& args);
+/// `run --scenes`: the batch over many scenes, with `single`'s settings (cmd_batch.cpp).
+int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest& single);
 
 }  // namespace stagecheck::driver

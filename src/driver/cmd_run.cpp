@@ -36,6 +36,10 @@ has on_failure.write_marker and the run fails, that marker is written (exit 3 if
 With --execute, each stage first runs its trigger (a command, an HTTP request or an input
 marker), waits (bounded) for the markers it names and compares its before/after snapshots;
 without it stagecheck only reads, and those rows are skipped.
+With --scenes, runs SPEC once per scene (scene_id bound to each folder ROOT/scenes/ID/),
+--jobs scenes at once, prints a line per scene and writes one batch report: exit 1 if any
+scene failed, else 3 if any scene had no verdict or none was found, else 0. --shard I/N (or a
+Slurm array or Kubernetes Indexed Job) takes one share; 'stagecheck merge' joins the shards.
 
 Options)");
   RunCli o;
@@ -51,7 +55,15 @@ Options)");
       "fraction of store requests, 0 to 1; the verdict is the clean run's or 3")(
       "seed", po::value<std::uint64_t>(), "--chaos: the seed that makes the faults reproducible")(
       "chaos-retries", po::value<unsigned>()->default_value(2),
-      "--chaos: retries of a faulted request before its error reaches a check");
+      "--chaos: retries of a faulted request before its error reaches a check")(
+      "scenes", po::value<std::string>(),
+      "validate many scenes: all (every folder ROOT/scenes/ID/), ID,ID,... or @FILE (one id a "
+      "line); binds scene_id per scene, runs --jobs scenes at once, writes one batch report")(
+      "shard", po::value<std::string>(),
+      "with --scenes: only the scenes of share I/N (I from 0; by a hash of the scene id, so a "
+      "scene never changes shard); default from a Slurm array (SLURM_ARRAY_TASK_ID - "
+      "SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job "
+      "(JOB_COMPLETION_INDEX of STAGECHECK_SHARD_COUNT)");
   add_run_options(opts, o);
   po::variables_map vm;
   std::string spec_path;
@@ -86,6 +98,8 @@ Options)");
   req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
+  if (vm.count("scenes") != 0) return run_batch_cli(o, vm, req);
+  if (vm.count("shard") != 0) return usage_error("--shard is only used with --scenes", "run");
   return execute(o, vm, [&](std::vector<Reporter*> reporters) {
     req.reporters = std::move(reporters);
     return run_spec(req);

@@ -20,6 +20,10 @@ const char* const kMainHelp = R"(stagecheck - end-to-end validation of data pipe
 
 Usage:
   stagecheck run SPEC [options]        run a spec's checks and gate on the result
+  stagecheck run SPEC --scenes all|ID,...|@FILE [--shard I/N] [options]
+                                       run it once per scene under ROOT/scenes/, one report
+  stagecheck merge REPORT... [--report-json FILE]
+                                       merge the shard reports of a batch into one verdict
   stagecheck preflight --root ROOT --scene-id ID --consumer NAME
                                        the downstream quality-gate preflight; writes
                                        scenes/ID/NAME/.failed when it blocks
@@ -70,12 +74,14 @@ int main(int argc, char** argv) {
     if (verb == "validate") return cmd_validate(rest);
     if (verb == "list-checks") return cmd_list_checks(rest);
     if (verb == "metrics") return cmd_metrics(rest);
+    if (verb == "merge") return cmd_merge(rest);
   } catch (const std::exception& e) {
     std::cerr << "stagecheck: internal error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::no_verdict);
   }
   return usage_error(
-      fmt::format("unknown verb '{}' (expected run, preflight, validate, list-checks or metrics)",
-                  verb),
+      fmt::format(
+          "unknown verb '{}' (expected run, merge, preflight, validate, list-checks or metrics)",
+          verb),
       nullptr);
 }

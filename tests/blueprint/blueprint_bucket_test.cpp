@@ -127,6 +127,15 @@ class BlueprintOnBucket : public ::testing::Test {
       }
       uploads.emplace_back(v["root"].get<std::string>(), "variants/" + name);
     }
+    // A fleet of generated scenes for the batch test.
+    const std::string fleet = "python3 " + q(kSource + "/tests/support/make_scenes.py") + " " +
+                              q((variants_dir_->path() / "fleet").string()) +
+                              " --scenes 6 --episodes 10 --fail-fraction 0.34 --seed 2 >/dev/null";
+    if (std::system(fleet.c_str()) != 0) {
+      why_ = "make_scenes.py failed";
+      return;
+    }
+    uploads.emplace_back(variants_dir_->path() / "fleet", "fleet");
     for (const char* name :
          {"good", "gate_blocked", "no_gate_certificates_ok", "no_gate_certificate_testing"}) {
       uploads.emplace_back(variants_dir_->path() / name, std::string("preflight/") + name);
@@ -292,6 +301,37 @@ TYPED_TEST(BlueprintOnBucket, PreflightDecidesOnTheBucketAndWritesItsMarkerThere
                                      "kitchen_001 --consumer training --format json");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(verdict_of(r).statuses["preflight.no_stale_failed_marker"], "warn");
+}
+
+// A batch over the bucket: scenes found by listing scenes/ on S3, the same per-scene results as
+// the local folder, and two shards that merge into the same verdict.
+TEST_F(BlueprintOnS3, BatchOverTheBucketEqualsTheLocalFolder) {
+  auto strip = [](json scenes) {
+    for (auto& sc : scenes) sc.erase("duration_ms");
+    return scenes;
+  };
+  const fs::path local = variants_dir_->path() / "fleet";
+  st::DriverRun here = st::run_driver("run " + q(kSpec) + " --root " + q(local.string()) +
+                                      " --scenes all --format json");
+  st::DriverRun there =
+      run_s3("run " + q(kSpec) + " --root s3://testbucket/fleet --scenes all --format json");
+  ASSERT_EQ(here.code, 1) << here.err;
+  EXPECT_EQ(there.code, here.code) << there.err;
+  const json a = json::parse(here.out), b = json::parse(there.out, nullptr, false);
+  ASSERT_FALSE(b.is_discarded()) << there.out << there.err;
+  EXPECT_EQ(b["summary"]["scenes"], 6);
+  EXPECT_EQ(strip(b["scenes"]), strip(a["scenes"]));
+  EXPECT_EQ(b["failing_scenes"], json::parse(st::slurp(local / "expected.json"))["failing"]);
+  std::string shards;
+  for (int i = 0; i < 2; ++i) {
+    const std::string f = (home_->path() / ("shard" + std::to_string(i) + ".json")).string();
+    run_s3("run " + q(kSpec) + " --root s3://testbucket/fleet --scenes all --quiet --shard " +
+           std::to_string(i) + "/2 --report-json " + q(f));
+    shards += " " + q(f);
+  }
+  st::DriverRun merged = st::run_driver("merge" + shards + " --format json");
+  EXPECT_EQ(merged.code, here.code) << merged.out;
+  EXPECT_EQ(strip(json::parse(merged.out)["scenes"]), strip(a["scenes"]));
 }
 
 }  // namespace

@@ -1,0 +1,224 @@
+// `stagecheck run --scenes` (a batch over many scenes, optionally one shard of it) and
+// `stagecheck merge` (shard reports into one verdict).
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "cli.hpp"
+#include "stagecheck/batch.hpp"
+#include "stagecheck/local_store.hpp"
+
+namespace stagecheck::driver {
+
+namespace {
+
+std::string_view verdict_word(ExitCode code) {
+  return code == ExitCode::pass ? "PASS" : code == ExitCode::fail ? "FAIL" : "NO VERDICT";
+}
+
+std::string scene_line(const SceneVerdict& v) {
+  const Summary& s = v.summary;
+  std::string line = fmt::format(
+      "  {:<10}  {}  {} checks: {} pass, {} fail, {} warn, {} skipped, {} error  {:.2f} s",
+      verdict_word(v.exit_code), v.scene_id, s.total, s.pass, s.fail, s.warn, s.skipped, s.error,
+      v.duration_ms / 1000.0);
+  if (!v.failed.empty()) line += fmt::format("  failed: {}", fmt::join(v.failed, ", "));
+  if (!v.unevaluated.empty()) {
+    line += fmt::format("  unevaluated: {}", fmt::join(v.unevaluated, ", "));
+  }
+  if (!v.error.empty()) line += "  error: " + v.error;
+  return line + "\n";
+}
+
+void print_summary(std::ostream& out, const BatchReport& r) {
+  const auto failing = r.scenes_with(ExitCode::fail);
+  const auto unevaluated = r.scenes_with(ExitCode::no_verdict);
+  out << fmt::format(
+      "\nScenes: {} validated ({} in the set{}): {} pass, {} fail, {} no verdict  "
+      "{:.2f} s\n",
+      r.scenes.size(), r.set_count,
+      r.shard ? fmt::format(", shard {}/{}", r.shard->index, r.shard->count) : "",
+      r.scenes.size() - failing.size() - unevaluated.size(), failing.size(), unevaluated.size(),
+      r.duration_ms / 1000.0);
+  if (!failing.empty()) {
+    out << fmt::format("Failing scenes ({}): {}\n", failing.size(), fmt::join(failing, ", "));
+  }
+  if (!unevaluated.empty()) {
+    out << fmt::format("Unevaluated scenes ({}): {}\n", unevaluated.size(),
+                       fmt::join(unevaluated, ", "));
+  }
+  if (!r.message.empty()) out << r.message << "\n";
+  if (r.interrupted) out << "Interrupted: scenes not started were not validated\n";
+  for (const auto& p : r.problems) out << "Problem: " << p << "\n";
+  out << fmt::format("VERDICT: {} (exit {})\n", verdict_word(r.exit_code),
+                     static_cast<int>(r.exit_code));
+}
+
+// Prints (text or JSON) and writes the report; returns the exit code.
+int finish(const BatchReport& report, const std::string& format, const std::string& report_json) {
+  int code = static_cast<int>(report.exit_code);
+  const std::string json_text =
+      batch_report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+      "\n";
+  if (format == "json") {
+    std::cout << json_text;
+  } else {
+    print_summary(std::cout, report);
+  }
+  std::cout.flush();
+  if (!report_json.empty()) {
+    if (auto ok = write_file_atomic(report_json, json_text); !ok) {
+      std::cerr << fmt::format("stagecheck: error: cannot write the JSON report: {}\n",
+                               ok.error().message);
+      if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
+    }
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest& single) {
+  constexpr const char* kVerb = "run";
+  if (single.options.execute)
+    return usage_error("--scenes cannot be combined with --execute", kVerb);
+  if (single.iterations > 1 || single.chaos) {
+    return usage_error("--scenes cannot be combined with --iterations or --chaos (yet)", kVerb);
+  }
+  if (!o.junit.empty())
+    return usage_error("--scenes writes no JUnit report (yet): use --report-json", kVerb);
+  auto selection = parse_scene_selection(vm["scenes"].as<std::string>());
+  if (!selection) return usage_error(selection.error().message, kVerb);
+  BatchRequest req;
+  if (vm.count("shard") != 0) {
+    auto shard = parse_shard(vm["shard"].as<std::string>());
+    if (!shard) return usage_error(shard.error().message, kVerb);
+    req.shard = *shard;
+  } else {
+    auto shard = shard_from_environment(process_environment());
+    if (!shard) return usage_error(shard.error().message, kVerb);
+    req.shard = *shard;
+  }
+  req.spec_file = single.spec_file;
+  req.vars = single.vars;
+  req.root = single.root;
+  req.store_options = single.store_options;
+  req.plugin_dirs = single.plugin_dirs;
+  req.load_default_plugins = single.load_default_plugins;
+  req.options = single.options;
+  // --jobs counts scenes at once; each scene's checks then run one at a time.
+  req.scene_jobs = single.options.jobs;
+  req.options.jobs = 1;
+  req.scenes = std::move(*selection);
+  const bool text = o.format == "text";
+  const bool quiet = vm.count("quiet") != 0;
+  if (text) {
+    std::cout << fmt::format("stagecheck: {} over {}, scenes: {}{}\n", req.spec_file.string(),
+                             o.root, req.scenes.text,
+                             req.shard ? fmt::format(", shard {}/{} (from {})", req.shard->index,
+                                                     req.shard->count, req.shard->source)
+                                       : "");
+    req.on_scene = [&](const SceneVerdict& v) {
+      if (quiet && v.exit_code == ExitCode::pass) return;
+      std::cout << scene_line(v) << std::flush;
+    };
+  }
+  install_signal_handlers();
+  BatchOutcome outcome = run_batch(req);
+  restore_signal_handlers();
+  if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
+  return finish(*outcome.report, o.format, o.report_json);
+}
+
+int cmd_merge(const std::vector<std::string>& args) {
+  po::options_description opts(R"(Usage: stagecheck merge REPORT... [options]
+
+Merges the JSON reports of a sharded batch (stagecheck run --scenes ... --shard I/N, or one per
+Slurm array task or Kubernetes Indexed Job pod) into one report and verdict: any scene failed:
+1; else any scene without a verdict: 3; else 0. REPORT is a report file, or a folder whose
+*.json files are all reports. A missing, duplicated, unreadable or foreign shard (another spec
+hash, shard count, scene selection, variables or scene set), or a scene in two shards, makes
+the merge exit 3 and names it, even when a scene failed: the merged report would not be the
+batch's verdict.
+
+Options)");
+  std::vector<std::string> inputs;
+  std::string report_json, format = "text";
+  opts.add_options()("help,h", "show this help")(
+      "report-json", po::value(&report_json),
+      "write the merged JSON report to this file (atomically)")(
+      "format", po::value(&format),
+      "stdout format: text (default) or json (the merged report only)")(
+      "quiet,q", "text format: print only the scenes that did not pass, and the summary");
+  po::options_description all;
+  all.add(opts);
+  all.add_options()("report", po::value(&inputs)->composing());
+  po::positional_options_description pos;
+  pos.add("report", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what(), "merge");
+  }
+  if (vm.count("help") != 0) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  if (format != "text" && format != "json") {
+    return usage_error(fmt::format("--format must be text or json, found \"{}\"", format), "merge");
+  }
+  if (inputs.empty()) return usage_error("merge needs at least one REPORT", "merge");
+  std::vector<std::filesystem::path> files;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(in, ec)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& e : std::filesystem::directory_iterator(in, ec)) {
+        if (e.path().extension() == ".json" && e.is_regular_file()) found.push_back(e.path());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.emplace_back(in);
+    }
+  }
+  std::vector<MergeInput> reports;
+  for (const auto& f : files) {
+    MergeInput m;
+    m.source = f.string();
+    auto body = read_local_file(f, 1ull << 30);
+    if (!body) {
+      m.error = fmt::format("{}: cannot read the report: {}", m.source, body.error().message);
+    } else {
+      auto j = nlohmann::json::parse(*body, nullptr, false);
+      if (j.is_discarded()) {
+        m.error = fmt::format("{}: not a stagecheck batch report: not JSON", m.source);
+      } else if (auto r = batch_report_from_json(j, m.source); !r) {
+        m.error = r.error().message;
+      } else {
+        m.report = std::move(*r);
+      }
+    }
+    reports.push_back(std::move(m));
+  }
+  BatchReport merged = merge_batch_reports(reports);
+  if (format == "text") {
+    std::cout << fmt::format("stagecheck: merged {} report(s)\n", reports.size());
+    for (const auto& s : merged.scenes) {
+      if (vm.count("quiet") == 0 || s.exit_code != ExitCode::pass) std::cout << scene_line(s);
+    }
+  }
+  return finish(merged, format, report_json);
+}
+
+}  // namespace stagecheck::driver
