@@ -128,7 +128,7 @@ void add_run_options(po::options_description& opts, RunCli& o) {
   // clang-format off
   opts.add_options()
     ("root", po::value(&o.root), "folder, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] holding the artifacts (default: the current folder)")
-    ("report-json", po::value(&o.report_json), "write the JSON report to this file (atomically)")
+    ("report-json", po::value(&o.report_json), "write the JSON report to this file, or to an object s3://BUCKET/KEY or gs://BUCKET/KEY (atomically)")
     ("junit", po::value(&o.junit), "write a JUnit XML report to this file (atomically)")
     ("format", po::value(&o.format), "stdout format: text (default) or json (the JSON report, nothing else)")
     ("jobs,j", po::value(&o.jobs), "checks run at once (default: the number of cores; for an s3:// or gs:// root, --io-concurrency)")
@@ -251,6 +251,27 @@ int nothing_ran(const std::string& error, Errc code, ExitCode exit_code) {
   return static_cast<int>(exit_code);
 }
 
+Result<std::pair<std::string, std::string>> split_object_uri(const std::string& uri) {
+  const std::size_t scheme = uri.find("://");
+  const std::size_t slash =
+      scheme == std::string::npos ? std::string::npos : uri.find('/', scheme + 3);
+  if (slash == std::string::npos || slash + 1 >= uri.size() || uri.back() == '/') {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("'{}': expected SCHEME://BUCKET/KEY naming an object", uri));
+  }
+  return std::pair{uri.substr(0, slash), uri.substr(slash + 1)};
+}
+
+Result<void> write_output(const std::string& path, const std::string& body,
+                          const StoreOptions& store) {
+  if (!is_store_uri(path)) return write_file_atomic(path, body);
+  auto parts = split_object_uri(path);
+  if (!parts) return std::move(parts).error();
+  auto opened = open_store(parts->first, store);
+  if (!opened) return std::move(opened).error();
+  return (*opened)->write_atomic(parts->second, body);
+}
+
 // Runs `go` with the console reporter (text format) and signal handling, then prints or
 // writes the reports; returns the exit code.
 int execute(const RunCli& o, const po::variables_map& vm,
@@ -326,7 +347,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
   std::cout.flush();
   auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
     if (path.empty()) return;
-    if (auto ok = write_file_atomic(path, body); !ok) {
+    if (auto ok = write_output(path, body, store_options(o)); !ok) {
       std::cerr << fmt::format("stagecheck: error: cannot write the {} report: {}\n", what,
                                ok.error().message);
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);

@@ -78,6 +78,12 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
                                      const char* verb);
 /// Store settings for a bucket --root.
 StoreOptions store_options(const RunCli& o);
+/// Writes an output file atomically: a local path, or an object `s3://BUCKET/KEY` or
+/// `gs://BUCKET/KEY` (written through the bucket store with `store`'s settings).
+Result<void> write_output(const std::string& path, const std::string& body,
+                          const StoreOptions& store);
+/// Splits `s3://BUCKET/KEY` into the bucket root and the key; an error if there is no key.
+Result<std::pair<std::string, std::string>> split_object_uri(const std::string& uri);
 /// Prints why nothing ran (a spec error as the loader wrote it, else "stagecheck: error: ...")
 /// and returns `exit_code`.
 int nothing_ran(const std::string& error, Errc code, ExitCode exit_code);

@@ -13,8 +13,10 @@
 #include <fmt/ranges.h>
 
 #include "cli.hpp"
+
 #include "stagecheck/batch.hpp"
 #include "stagecheck/local_store.hpp"
+#include "stagecheck/open_store.hpp"
 
 namespace stagecheck::driver {
 
@@ -63,7 +65,8 @@ void print_summary(std::ostream& out, const BatchReport& r) {
 }
 
 // Prints (text or JSON) and writes the report; returns the exit code.
-int finish(const BatchReport& report, const std::string& format, const std::string& report_json) {
+int finish(const BatchReport& report, const std::string& format, const std::string& report_json,
+           const StoreOptions& store) {
   int code = static_cast<int>(report.exit_code);
   const std::string json_text =
       batch_report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
@@ -75,7 +78,7 @@ int finish(const BatchReport& report, const std::string& format, const std::stri
   }
   std::cout.flush();
   if (!report_json.empty()) {
-    if (auto ok = write_file_atomic(report_json, json_text); !ok) {
+    if (auto ok = write_output(report_json, json_text, store); !ok) {
       std::cerr << fmt::format("stagecheck: error: cannot write the JSON report: {}\n",
                                ok.error().message);
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
@@ -135,7 +138,7 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   BatchOutcome outcome = run_batch(req);
   restore_signal_handlers();
   if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
-  return finish(*outcome.report, o.format, o.report_json);
+  return finish(*outcome.report, o.format, o.report_json, store_options(o));
 }
 
 int cmd_merge(const std::vector<std::string>& args) {
@@ -143,8 +146,10 @@ int cmd_merge(const std::vector<std::string>& args) {
 
 Merges the JSON reports of a sharded batch (stagecheck run --scenes ... --shard I/N, or one per
 Slurm array task or Kubernetes Indexed Job pod) into one report and verdict: any scene failed:
-1; else any scene without a verdict: 3; else 0. REPORT is a report file, or a folder whose
-*.json files are all reports. A missing, duplicated, unreadable or foreign shard (another spec
+1; else any scene without a verdict: 3; else 0. REPORT is a report file, a folder whose
+*.json files are all reports, an object s3://BUCKET/KEY.json (or gs://), or a bucket prefix
+s3://BUCKET/PREFIX whose *.json objects are all reports (read with the environment's
+credentials and endpoints, as run --root does). A missing, duplicated, unreadable or foreign shard (another spec
 hash, shard count, scene selection, variables or scene set), or a scene in two shards, makes
 the merge exit 3 and names it, even when a scene failed: the merged report would not be the
 batch's verdict.
@@ -152,9 +157,9 @@ batch's verdict.
 Options)");
   std::vector<std::string> inputs;
   std::string report_json, format = "text";
-  opts.add_options()("help,h", "show this help")(
-      "report-json", po::value(&report_json),
-      "write the merged JSON report to this file (atomically)")(
+  opts.add_options()("help,h", "show this help")("report-json", po::value(&report_json),
+                                                 "write the merged JSON report to this file or "
+                                                 "s3://BUCKET/KEY / gs://BUCKET/KEY (atomically)")(
       "format", po::value(&format),
       "stdout format: text (default) or json (the merged report only)")(
       "quiet,q", "text format: print only the scenes that did not pass, and the summary");
@@ -178,25 +183,13 @@ Options)");
     return usage_error(fmt::format("--format must be text or json, found \"{}\"", format), "merge");
   }
   if (inputs.empty()) return usage_error("merge needs at least one REPORT", "merge");
-  std::vector<std::filesystem::path> files;
-  for (const auto& in : inputs) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(in, ec)) {
-      std::vector<std::filesystem::path> found;
-      for (const auto& e : std::filesystem::directory_iterator(in, ec)) {
-        if (e.path().extension() == ".json" && e.is_regular_file()) found.push_back(e.path());
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.emplace_back(in);
-    }
-  }
+  // Buckets are reached with the credentials and endpoints the environment gives, as for
+  // `run --root s3://...` without store options.
+  const StoreOptions store = store_options(RunCli{});
   std::vector<MergeInput> reports;
-  for (const auto& f : files) {
+  auto add_report = [&](std::string source, Result<std::string> body) {
     MergeInput m;
-    m.source = f.string();
-    auto body = read_local_file(f, 1ull << 30);
+    m.source = std::move(source);
     if (!body) {
       m.error = fmt::format("{}: cannot read the report: {}", m.source, body.error().message);
     } else {
@@ -210,7 +203,53 @@ Options)");
       }
     }
     reports.push_back(std::move(m));
+  };
+  constexpr std::uint64_t kMaxReport = 1ull << 30;
+  std::vector<std::filesystem::path> files;
+  for (const auto& in : inputs) {
+    if (is_store_uri(in)) {
+      // An object (…/shard-0.json), or a prefix whose *.json objects are the shard reports.
+      const bool object = in.size() > 5 && in.substr(in.size() - 5) == ".json";
+      if (object) {
+        auto parts = split_object_uri(in);
+        if (!parts) return usage_error(parts.error().message, "merge");
+        auto opened = open_store(parts->first, store);
+        if (!opened) return usage_error(opened.error().message, "merge");
+        add_report(in, (*opened)->read(parts->second, kMaxReport));
+        continue;
+      }
+      auto opened = open_store(in, store);
+      if (!opened) return usage_error(opened.error().message, "merge");
+      std::vector<std::string> keys;
+      auto listed = (*opened)->list_level("", [&](const ListEntry& e) {
+        if (!e.is_folder && e.name.size() > 5 && e.name.substr(e.name.size() - 5) == ".json") {
+          keys.push_back(e.path);
+        }
+        return true;
+      });
+      if (!listed) {
+        // The prefix could not be listed: which shards exist cannot be known.
+        add_report(in, std::move(listed).error());
+        continue;
+      }
+      std::sort(keys.begin(), keys.end());
+      const std::string base = in.back() == '/' ? in : in + "/";
+      for (const auto& k : keys) add_report(base + k, (*opened)->read(k, kMaxReport));
+      continue;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_directory(in, ec)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& e : std::filesystem::directory_iterator(in, ec)) {
+        if (e.path().extension() == ".json" && e.is_regular_file()) found.push_back(e.path());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.emplace_back(in);
+    }
   }
+  for (const auto& f : files) add_report(f.string(), read_local_file(f, kMaxReport));
   BatchReport merged = merge_batch_reports(reports);
   if (format == "text") {
     std::cout << fmt::format("stagecheck: merged {} report(s)\n", reports.size());
@@ -218,7 +257,7 @@ Options)");
       if (vm.count("quiet") == 0 || s.exit_code != ExitCode::pass) std::cout << scene_line(s);
     }
   }
-  return finish(merged, format, report_json);
+  return finish(merged, format, report_json, store);
 }
 
 }  // namespace stagecheck::driver

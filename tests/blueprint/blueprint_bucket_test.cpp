@@ -305,16 +305,17 @@ TYPED_TEST(BlueprintOnBucket, PreflightDecidesOnTheBucketAndWritesItsMarkerThere
 
 // A batch over the bucket: scenes found by listing scenes/ on S3, the same per-scene results as
 // the local folder, and two shards that merge into the same verdict.
-TEST_F(BlueprintOnS3, BatchOverTheBucketEqualsTheLocalFolder) {
+TYPED_TEST(BlueprintOnBucket, BatchOverTheBucketEqualsTheLocalFolder) {
   auto strip = [](json scenes) {
     for (auto& sc : scenes) sc.erase("duration_ms");
     return scenes;
   };
-  const fs::path local = variants_dir_->path() / "fleet";
+  const fs::path local = this->variants_dir_->path() / "fleet";
+  const std::string fleet = TypeParam::root("fleet");
   st::DriverRun here = st::run_driver("run " + q(kSpec) + " --root " + q(local.string()) +
                                       " --scenes all --format json");
   st::DriverRun there =
-      run_s3("run " + q(kSpec) + " --root s3://testbucket/fleet --scenes all --format json");
+      this->run_bucket("run " + q(kSpec) + " --root " + fleet + " --scenes all --format json");
   ASSERT_EQ(here.code, 1) << here.err;
   EXPECT_EQ(there.code, here.code) << there.err;
   const json a = json::parse(here.out), b = json::parse(there.out, nullptr, false);
@@ -324,14 +325,35 @@ TEST_F(BlueprintOnS3, BatchOverTheBucketEqualsTheLocalFolder) {
   EXPECT_EQ(b["failing_scenes"], json::parse(st::slurp(local / "expected.json"))["failing"]);
   std::string shards;
   for (int i = 0; i < 2; ++i) {
-    const std::string f = (home_->path() / ("shard" + std::to_string(i) + ".json")).string();
-    run_s3("run " + q(kSpec) + " --root s3://testbucket/fleet --scenes all --quiet --shard " +
-           std::to_string(i) + "/2 --report-json " + q(f));
+    const std::string f = (this->home_->path() / ("shard" + std::to_string(i) + ".json")).string();
+    this->run_bucket("run " + q(kSpec) + " --root " + fleet + " --scenes all --quiet --shard " +
+                     std::to_string(i) + "/2 --report-json " + q(f));
     shards += " " + q(f);
   }
   st::DriverRun merged = st::run_driver("merge" + shards + " --format json");
   EXPECT_EQ(merged.code, here.code) << merged.out;
   EXPECT_EQ(strip(json::parse(merged.out)["scenes"]), strip(a["scenes"]));
+
+  // The shards write their reports into the bucket, and the merge reads them from its prefix.
+  const std::string reports = TypeParam::root("reports");
+  for (int i = 0; i < 2; ++i) {
+    st::DriverRun shard =
+        this->run_bucket("run " + q(kSpec) + " --root " + fleet + " --scenes all --quiet --shard " +
+                         std::to_string(i) + "/2 --report-json " + reports + "/shard-" +
+                         std::to_string(i) + ".json");
+    EXPECT_TRUE(shard.code == 0 || shard.code == 1) << shard.err;
+  }
+  st::DriverRun from_bucket = this->run_bucket("merge " + reports + " --format json");
+  EXPECT_EQ(from_bucket.code, here.code) << from_bucket.err << from_bucket.out;
+  const json mb = json::parse(from_bucket.out, nullptr, false);
+  ASSERT_FALSE(mb.is_discarded()) << from_bucket.out << from_bucket.err;
+  EXPECT_EQ(strip(mb["scenes"]), strip(a["scenes"]));
+  // One shard's object alone is a missing shard: no verdict.
+  st::DriverRun half = this->run_bucket("merge " + reports + "/shard-0.json --format json");
+  EXPECT_EQ(half.code, 3) << half.out;
+  // A prefix that holds no reports gives no verdict either.
+  EXPECT_EQ(this->run_bucket("merge " + TypeParam::root("no-such-reports") + " --format json").code,
+            3);
 }
 
 }  // namespace
