@@ -28,7 +28,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SOURCE, "bench", "s3_store"))
-from run_bench import SCENE, timed  # noqa: E402  (the S3 benchmark's shared pieces)
+from run_bench import SCENE, compare  # noqa: E402  (the S3 benchmark's shared pieces)
 
 BUCKET = "bench"
 
@@ -119,23 +119,8 @@ def main():
         print(f"uploaded {n} objects in {time.perf_counter() - t0:.1f} s (not timed below)")
         env = {"PATH": os.environ.get("PATH", ""), "STORAGE_EMULATOR_HOST": endpoint}
 
-        def run_stagecheck(root):
-            r = subprocess.run([stagecheck, "run", spec, "--root", root, "--var",
-                                f"scene_id={SCENE}", "--quiet"], env=env, capture_output=True)
-            if r.returncode != 0:
-                sys.exit(f"stagecheck --root {root}: exit {r.returncode}\n{r.stdout.decode()}")
-
-        def run_curl():
-            if curl_per_object(endpoint) != count:
-                sys.exit("curl per object: not every certificate passed")
-
-        rows = [("stagecheck, local folder", lambda: run_stagecheck(data)),
-                ("stagecheck, gs:// (test server)", lambda: run_stagecheck(f"gs://{BUCKET}")),
-                ("curl per object (test server)", run_curl)]
-        print(f"{count} certificates, median of {runs} runs (min-max)")
-        for name, fn in rows:
-            median, lo, hi = timed(fn, runs)
-            print(f"  {name:32s} {median:8.3f} s  ({lo:.3f}-{hi:.3f})")
+        compare(stagecheck, spec, data, env, f"gs://{BUCKET}", "test server",
+                lambda: curl_per_object(endpoint), count, runs)
     finally:
         if proc is not None:
             proc.terminate()

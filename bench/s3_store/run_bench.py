@@ -134,6 +134,30 @@ def timed(fn, runs):
     return statistics.median(times), min(times), max(times)
 
 
+def compare(stagecheck, spec, data, env, bucket_root, server, curl_fn, count, runs):
+    """Times stagecheck on the local folder and on `bucket_root`, and one curl per object
+    (`curl_fn` returns how many certificates passed); prints medians. Shared with the GCS
+    benchmark."""
+    def run_stagecheck(root):
+        r = subprocess.run([stagecheck, "run", spec, "--root", root, "--var",
+                            f"scene_id={SCENE}", "--quiet"], env=env, capture_output=True)
+        if r.returncode != 0:
+            sys.exit(f"stagecheck --root {root}: exit {r.returncode}\n{r.stdout.decode()}")
+
+    def run_curl():
+        if curl_fn() != count:
+            sys.exit("curl per object: not every certificate passed")
+
+    rows = [("stagecheck, local folder", lambda: run_stagecheck(data)),
+            (f"stagecheck, {bucket_root.split(':')[0]}:// ({server})",
+             lambda: run_stagecheck(bucket_root)),
+            (f"curl per object ({server})", run_curl)]
+    print(f"{count} certificates, median of {runs} runs (min-max)")
+    for name, fn in rows:
+        median, lo, hi = timed(fn, runs)
+        print(f"  {name:32s} {median:8.3f} s  ({lo:.3f}-{hi:.3f})")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -157,23 +181,8 @@ def main():
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="S3RVER",
                    AWS_SECRET_ACCESS_KEY="S3RVER")
 
-        def run_stagecheck(root):
-            r = subprocess.run([stagecheck, "run", spec, "--root", root, "--var",
-                                f"scene_id={SCENE}", "--quiet"], env=env, capture_output=True)
-            if r.returncode != 0:
-                sys.exit(f"stagecheck --root {root}: exit {r.returncode}\n{r.stdout.decode()}")
-
-        def run_curl():
-            if curl_per_object(endpoint) != count:
-                sys.exit("curl per object: not every certificate passed")
-
-        rows = [("stagecheck, local folder", lambda: run_stagecheck(data)),
-                ("stagecheck, s3:// (s3rver)", lambda: run_stagecheck(f"s3://{BUCKET}")),
-                ("curl per object (s3rver)", run_curl)]
-        print(f"{count} certificates, median of {runs} runs (min-max)")
-        for name, fn in rows:
-            median, lo, hi = timed(fn, runs)
-            print(f"  {name:28s} {median:8.3f} s  ({lo:.3f}-{hi:.3f})")
+        compare(stagecheck, spec, data, env, f"s3://{BUCKET}", "s3rver",
+                lambda: curl_per_object(endpoint), count, runs)
     finally:
         if proc is not None:
             proc.terminate()
