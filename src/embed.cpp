@@ -221,6 +221,7 @@ RunOutcome run_spec(const RunRequest& request) {
     std::optional<ChaosInjector> chaos;
     std::unique_ptr<ChaosStore> chaos_store;
     RunOptions options = request.options;
+    if (options.run_id.empty()) options.run_id = new_run_id();  // one id for every iteration
     if (request.chaos && request.chaos->rate > 0) {
       chaos.emplace(*request.chaos);
       chaos_store = std::make_unique<ChaosStore>(*store, *chaos);

@@ -62,6 +62,7 @@ json report_to_json(const Report& report) {
   json out = json::object();
   out["report_version"] = Report::kReportVersion;
   out["tool"] = json{{"name", "stagecheck"}, {"version", report.tool_version}};
+  if (!report.run_id.empty()) out["run_id"] = report.run_id;
   out["spec"] =
       json{{"name", report.spec_name}, {"source", report.spec_source}, {"hash", report.spec_hash}};
   out["root"] = report.root;

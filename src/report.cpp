@@ -1,6 +1,20 @@
 #include "stagecheck/report.hpp"
 
+#include <array>
+#include <cstdint>
+#include <random>
+
+#include <fmt/format.h>
+
 namespace stagecheck {
+
+std::string new_run_id() {
+  std::random_device rd;
+  std::string id;
+  id.reserve(32);
+  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", static_cast<std::uint32_t>(rd()));
+  return id;
+}
 
 Summary summarize(const std::vector<CheckResult>& results) noexcept {
   Summary summary;

@@ -363,6 +363,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   auto run_start = Clock::now();
   Report report;
   report.tool_version = std::string(version());
+  report.run_id = options_.run_id.empty() ? new_run_id() : options_.run_id;
   report.spec_name = spec_.name;
   report.spec_source = spec_.source;
   report.spec_hash = spec_.hash;
@@ -371,7 +372,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   report.started_at = detail::utc_now_rfc3339();
   report.fail_on_warn = options_.fail_on_warn;
 
-  RunInfo info{spec_.name, spec_.source, report.root, spec_.check_count(), report.started_at};
+  RunInfo info{spec_.name,          spec_.source,      report.root,
+               spec_.check_count(), report.started_at, report.run_id};
   for (auto* r : reporters) r->begin(info);
 
   unsigned jobs =

@@ -46,6 +46,9 @@ struct Summary {
 struct STAGECHECK_API Report {
   static constexpr int kReportVersion = 1;
   std::string tool_version;
+  /// Identifies this run in logs, history, metrics and alerts (RunOptions::run_id, or a new
+  /// random id).
+  std::string run_id;
   std::string spec_name;
   std::string spec_source;
   std::string spec_hash;
@@ -75,6 +78,9 @@ struct STAGECHECK_API Report {
   /// "pass", "fail" or "no_verdict".
   std::string_view verdict() const noexcept;
 };
+
+/// A new random run id: 32 lowercase hex digits (128 bits from the system's random source).
+STAGECHECK_API std::string new_run_id();
 
 /// Counts statuses.
 STAGECHECK_API Summary summarize(const std::vector<CheckResult>& results) noexcept;

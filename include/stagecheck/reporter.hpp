@@ -17,6 +17,7 @@ struct RunInfo {
   std::string root;
   std::size_t check_count = 0;
   std::string started_at;
+  std::string run_id;
 };
 
 /// Receives results in spec order (each exactly once) between begin() and end(). Called from

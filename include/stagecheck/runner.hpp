@@ -15,6 +15,8 @@
 
 namespace stagecheck {
 
+class History;
+
 /// How to run.
 struct RunOptions {
   unsigned jobs = 0;          ///< Checks run at once; 0 means the number of cores.
@@ -35,6 +37,12 @@ struct RunOptions {
   /// Chaos at the probe layer: checks that reach live services ask it, through
   /// CheckContext::probe_fault, whether a request faults. Null: no chaos. Must outlive the run.
   const ChaosInjector* chaos = nullptr;
+  /// The run's id (Report::run_id), e.g. to tie it to log lines written before it started.
+  /// Empty: the runner makes a new one (new_run_id()).
+  std::string run_id;
+  /// Earlier runs, for `drift` checks (which are errors without one). Null: none. Must outlive
+  /// the run. The runner only reads it; recording the run is the caller's (see History).
+  const History* history = nullptr;
 };
 
 /// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks
