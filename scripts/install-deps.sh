@@ -12,6 +12,8 @@ libsqlite3-dev"
 if [ "${1:-}" = "--test" ]; then
   command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
   PKGS="$PKGS redis-server postgresql-15 prometheus prometheus-pushgateway nginx-light"
+  # A real Alertmanager for the alert tests (tests/alerts/; promtool comes with prometheus).
+  PKGS="$PKGS prometheus-alertmanager"
   # A single-node Slurm cluster for the sharded batch test (tests/engines/slurm_batch_test.sh).
   PKGS="$PKGS slurmctld slurmd slurm-client munge"
 fi

@@ -23,6 +23,7 @@
 #include <fmt/ranges.h>
 #include <boost/program_options.hpp>
 
+#include "stagecheck/alert.hpp"
 #include "stagecheck/console_reporter.hpp"
 #include "stagecheck/json_reporter.hpp"
 #include "stagecheck/junit_reporter.hpp"
@@ -146,10 +147,160 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("io-timeout", po::value(&o.io_timeout), "s3:// and gs:// roots: seconds to connect, and seconds without a byte before a transfer counts as stalled (default 30)")
     ("metrics-file", po::value(&o.metrics_file), "write the run's metrics in Prometheus text format to this file (atomically; for node_exporter's textfile collector)")
     ("pushgateway", po::value(&o.pushgateway), "push the run's metrics to this Pushgateway URL (job=stagecheck, spec=NAME)")
-    ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)");
+    ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)")
+    ("alertmanager", po::value(&o.alertmanager), "on a failing run, post an alert to this Alertmanager (POST URL/api/v2/alerts); a passing run resolves it")
+    ("alert-webhook", po::value(&o.alert_webhook), "on a failing run, POST the alert as JSON to this URL")
+    ("alert-on", po::value(&o.alert_on), "which verdicts alert: fail (exit 1, the default), no_verdict (exit 3) or both")
+    ("alert-label", po::value(&o.alert_labels)->composing(), "NAME=VALUE added to the alert's labels (repeatable)")
+    ("alert-report-url", po::value(&o.alert_report_url), "where the report is, shown in the alert (default: the --report-json file)")
+    ("alert-generator-url", po::value(&o.alert_generator_url), "Alertmanager: the alert's generatorURL (e.g. the CI job's page)")
+    ("alert-expires", po::value(&o.alert_expires), "Alertmanager: a firing alert ends after this long unless a later run fails again, e.g. 30m, 24h, 7d; 0: Alertmanager's resolve_timeout (default 24h)")
+    ("no-alert-resolve", po::bool_switch(&o.no_alert_resolve), "Alertmanager: a passing run does not resolve the alert of an earlier failing run")
+    ("alert-dry-run", po::bool_switch(&o.alert_dry_run), "print the alert payload(s) to stderr instead of sending them");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
+
+namespace {
+
+// "0", or a positive count of s, m, h or d: an alert's lifetime.
+Result<std::chrono::seconds> parse_alert_expires(const std::string& text) {
+  if (text == "0") return std::chrono::seconds(0);
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  const std::string unit = pos == 0 ? "" : text.substr(pos);
+  const unsigned long long mult = unit == "s"   ? 1
+                                  : unit == "m" ? 60
+                                  : unit == "h" ? 3600
+                                  : unit == "d" ? 86400
+                                                : 0;
+  if (pos == 0 || mult == 0 || n == 0 || n > 3650ull * 86400 / mult) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("--alert-expires expects 0 or a duration like 30m, 24h or 7d "
+                                  "(at most 10 years), found \"{}\"",
+                                  text));
+  }
+  return std::chrono::seconds(static_cast<std::int64_t>(n * mult));
+}
+
+// The alert settings of the options (checked by apply_run_options).
+Result<AlertOptions> alert_options(const RunCli& o) {
+  AlertOptions a;
+  for (const auto& item : o.alert_labels) {
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      return make_error(Errc::invalid_argument,
+                        fmt::format("--alert-label expects NAME=VALUE, found \"{}\"", item));
+    }
+    a.labels[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  if (auto ok = check_alert_labels(a.labels); !ok) return std::move(ok).error();
+  if (!o.alert_generator_url.empty()) {
+    if (auto ok = check_alert_url(o.alert_generator_url, "--alert-generator-url", false); !ok) {
+      return std::move(ok).error();
+    }
+    a.generator_url = o.alert_generator_url;
+  }
+  auto expires = parse_alert_expires(o.alert_expires);
+  if (!expires) return std::move(expires).error();
+  a.expires = *expires;
+  if (!o.alert_report_url.empty()) {
+    a.report_location = o.alert_report_url;
+  } else if (!o.report_json.empty()) {
+    // A relative path means nothing to whoever reads the alert.
+    std::error_code ec;
+    a.report_location = is_store_uri(o.report_json)
+                            ? o.report_json
+                            : std::filesystem::absolute(o.report_json, ec).string();
+    if (ec) a.report_location = o.report_json;
+  }
+  return a;
+}
+
+// Checks the alert options; an error message, or "".
+std::string check_alert_options(const RunCli& o, const po::variables_map& vm) {
+  if (!o.alerting()) {
+    for (const char* name :
+         {"alert-on", "alert-label", "alert-report-url", "alert-generator-url", "alert-expires"}) {
+      if (vm.count(name) != 0) {
+        return fmt::format("--{} needs --alertmanager URL or --alert-webhook URL", name);
+      }
+    }
+    if (o.alert_dry_run) return "--alert-dry-run needs --alertmanager URL or --alert-webhook URL";
+    if (o.no_alert_resolve) return "--no-alert-resolve needs --alertmanager URL";
+    return {};
+  }
+  if (!o.alertmanager.empty()) {
+    if (auto ok = check_alert_url(o.alertmanager, "--alertmanager", true); !ok) {
+      return ok.error().message;
+    }
+  }
+  if (!o.alert_webhook.empty()) {
+    if (auto ok = check_alert_url(o.alert_webhook, "--alert-webhook", false); !ok) {
+      return ok.error().message;
+    }
+  }
+  if (o.no_alert_resolve && o.alertmanager.empty()) {
+    return "--no-alert-resolve needs --alertmanager URL (a webhook is never resolved)";
+  }
+  if (auto on = parse_alert_on(o.alert_on); !on) return on.error().message;
+  if (auto a = alert_options(o); !a) return a.error().message;
+  return {};
+}
+
+// Posts (or, with --alert-dry-run, prints) the alerts `report` calls for; returns the exit
+// code: a failed delivery makes it 3 unless the run already failed.
+int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes) {
+  auto options = alert_options(o);
+  auto on = parse_alert_on(o.alert_on);
+  if (!options || !on) return code;  // checked before the run
+  const bool due = alert_due(report.exit_code, *on);
+  const bool resolve =
+      report.exit_code == ExitCode::pass && !o.no_alert_resolve && !o.alertmanager.empty();
+  struct Post {
+    std::string url, body, what;
+  };
+  std::vector<Post> posts;
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  if (!o.alertmanager.empty() && (due || resolve)) {
+    posts.push_back({alertmanager_endpoint(o.alertmanager),
+                     dump(alertmanager_payload(report, *options, std::chrono::system_clock::now())),
+                     due ? alert_labels(report, *options)["alertname"] : "resolution"});
+  }
+  if (!o.alert_webhook.empty() && due) {
+    posts.push_back({o.alert_webhook, dump(webhook_payload(report, *options)), "webhook alert"});
+  }
+  if (o.alert_dry_run) {
+    if (posts.empty()) {
+      std::cerr << fmt::format("stagecheck: alert dry run: no alert is due (verdict {})\n",
+                               report.verdict());
+    }
+    for (const Post& p : posts) {
+      std::cerr << fmt::format("stagecheck: alert dry run: would POST to {}:\n{}\n",
+                               redact_url(p.url), p.body);
+    }
+    return code;
+  }
+  for (const Post& p : posts) {
+    if (auto ok = post_alert(p.url, p.body, *options); !ok) {
+      std::cerr << fmt::format("stagecheck: error: cannot send the alert to {}: {}\n",
+                               redact_url(p.url), ok.error().message);
+      if (code != static_cast<int>(ExitCode::fail)) code = static_cast<int>(ExitCode::no_verdict);
+    } else {
+      notes << fmt::format("Sent {} to {}\n", p.what, redact_url(p.url));
+    }
+  }
+  return code;
+}
+
+}  // namespace
 
 // Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
 std::optional<int> parse_args(const std::vector<std::string>& args,
@@ -200,6 +351,9 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
     return usage_error(fmt::format("--pushgateway expects an http:// or https:// URL, found \"{}\"",
                                    o.pushgateway),
                        verb);
+  }
+  if (const std::string why = check_alert_options(o, vm); !why.empty()) {
+    return usage_error(why, verb);
   }
   if (vm.count("jobs") != 0 && o.jobs == 0) return usage_error("--jobs must be at least 1", verb);
   if (o.max_depth < 1) return usage_error("--max-depth must be at least 1", verb);
@@ -378,6 +532,10 @@ int execute(const RunCli& o, const po::variables_map& vm,
         }
       }
     }
+  }
+  if (o.alerting()) {
+    std::cout.flush();
+    code = send_alerts(o, report, code, notes);
   }
   return code;
 }

@@ -65,6 +65,13 @@ struct RunCli {
   // The run's metrics: a textfile for node_exporter, and/or a Pushgateway.
   std::string metrics_file, pushgateway;
   std::vector<std::string> metrics_labels;
+  // Alerts: Alertmanager's API and/or a plain webhook.
+  std::string alertmanager, alert_webhook, alert_on = "fail", alert_report_url, alert_generator_url,
+                                           alert_expires = "24h";
+  std::vector<std::string> alert_labels;
+  bool alert_dry_run = false, no_alert_resolve = false;
+  /// Whether any alert target is set.
+  bool alerting() const { return !alertmanager.empty() || !alert_webhook.empty(); }
 };
 
 void add_run_options(po::options_description& opts, RunCli& o);

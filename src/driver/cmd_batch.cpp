@@ -96,6 +96,12 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   if (single.iterations > 1 || single.chaos) {
     return usage_error("--scenes cannot be combined with --iterations or --chaos (yet)", kVerb);
   }
+  if (o.alerting()) {
+    return usage_error(
+        "--scenes sends no alerts (yet): run each scene on its own with --alertmanager or "
+        "--alert-webhook, or alert on the batch's exit code",
+        kVerb);
+  }
   if (!o.junit.empty())
     return usage_error("--scenes writes no JUnit report (yet): use --report-json", kVerb);
   auto selection = parse_scene_selection(vm["scenes"].as<std::string>());

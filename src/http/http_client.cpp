@@ -1,5 +1,6 @@
 #include "http/http_client.hpp"
 
+#include <strings.h>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -252,7 +253,12 @@ Result<void> HttpClient::once(const HttpRequest& request, Attempt& attempt) cons
       break;
     case HttpRequest::Method::put:
     case HttpRequest::Method::post:
-      headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+      // The caller's own Content-Type (e.g. JSON for an alert) wins over the default.
+      if (std::none_of(request.headers.begin(), request.headers.end(), [](const std::string& h) {
+            return h.size() >= 13 && strncasecmp(h.c_str(), "Content-Type:", 13) == 0;
+          })) {
+        headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+      }
       curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method_name(request.method));
       curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));

@@ -29,7 +29,8 @@ struct HttpRequest {
   Method method = Method::get;
   std::string url;
   std::vector<std::string> headers;  ///< Extra "Name: value" lines (Range, If-Match, ...).
-  std::string_view body;             ///< PUT or POST body (sent as application/octet-stream).
+  std::string_view body;             ///< PUT or POST body (application/octet-stream unless
+                                     ///< `headers` has a Content-Type).
   /// Largest body accepted: a longer one (or a Content-Length/Content-Range total above it)
   /// stops the transfer and sets HttpResponse::over_limit instead of being read.
   std::uint64_t max_body = 16u << 20;
