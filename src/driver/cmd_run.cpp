@@ -40,6 +40,9 @@ With --scenes, runs SPEC once per scene (scene_id bound to each folder ROOT/scen
 --jobs scenes at once, prints a line per scene and writes one batch report: exit 1 if any
 scene failed, else 3 if any scene had no verdict or none was found, else 0. --shard I/N (or a
 Slurm array or Kubernetes Indexed Job) takes one share; 'stagecheck merge' joins the shards.
+With --alertmanager URL (or --alert-webhook URL), a failing run (with --alert-on both, also
+one without a verdict) posts an alert naming the spec, scene, failures and report; a passing
+run resolves it; an alert that cannot be delivered makes the exit code 3 unless it is 1.
 
 Options)");
   RunCli o;

@@ -314,13 +314,22 @@ TEST_F(AlertDriver, PassingRunAloneSendsNothingThatFires) {
   r = run("calm_1", "--alertmanager " + q(am_->url()) + " --no-alert-resolve --alert-dry-run");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("no alert is due (verdict pass)"), std::string::npos) << r.err;
+  // With resolving on (the default), a passing run posts only resolutions: nothing fires.
+  r = run("calm_1", "--alertmanager " + q(am_->url()));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Sent resolution to"), std::string::npos) << r.out;
+  EXPECT_EQ(alerts_of("calm_1").size(), 0u);
 }
 
 TEST_F(AlertDriver, NoVerdictAlertsOnlyWhenAskedWithSeverityWarning) {
   scene("skip_1", 0.5, /*skip=*/true);
   st::DriverRun r = run("skip_1", "--alertmanager " + q(am_->url()));
   ASSERT_EQ(r.code, 3) << r.out << r.err;  // default --alert-on fail: nothing
+  EXPECT_EQ(r.out.find("Sent"), std::string::npos) << r.out;
   EXPECT_EQ(alerts_of("skip_1").size(), 0u);
+  r = run("skip_1", "--alertmanager " + q(am_->url()) + " --alert-dry-run");
+  ASSERT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("no alert is due (verdict no_verdict)"), std::string::npos) << r.err;
   r = run("skip_1", "--alertmanager " + q(am_->url()) + " --alert-on both");
   ASSERT_EQ(r.code, 3) << r.out << r.err;
   json a = wait_alerts("skip_1", 1);
