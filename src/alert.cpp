@@ -56,8 +56,9 @@ std::string one_line(std::string_view text, std::size_t max) {
 }
 
 std::string counts_text(const Summary& s) {
-  return fmt::format("{} checks: {} pass, {} fail, {} warn, {} skipped, {} blocked, {} error",
-                     s.total, s.pass, s.fail, s.warn, s.skipped, s.blocked, s.error);
+  return fmt::format("{} check{}: {} pass, {} fail, {} warn, {} skipped, {} blocked, {} error",
+                     s.total, s.total == 1 ? "" : "s", s.pass, s.fail, s.warn, s.skipped, s.blocked,
+                     s.error);
 }
 
 nlohmann::json counts_json(const Summary& s) {

@@ -63,7 +63,8 @@ class AlertmanagerServer {
     const std::string binary = find_alertmanager();
     if (binary.empty()) {
       problem_ =
-          "prometheus-alertmanager not found on PATH (scripts/install-deps.sh --test installs it)";
+          "prometheus-alertmanager not found ($STAGECHECK_ALERTMANAGER, or on PATH; "
+          "scripts/install-deps.sh --test installs it)";
       return false;
     }
     std::string tmpl =
