@@ -144,8 +144,8 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
       std::cerr << fmt::format(
           "stagecheck: [{:.1f}s] scene {}: {} ({} checks, {} fail, {} error; {} scene{} done)\n",
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-          v.scene_id, v.verdict(), v.summary.total, v.summary.fail, v.summary.error, scenes_done,
-          scenes_done == 1 ? "" : "s");
+          v.scene_id, verdict_word(v.exit_code), v.summary.total, v.summary.fail, v.summary.error,
+          scenes_done, scenes_done == 1 ? "" : "s");
       std::cerr.flush();
     }
     if (!text || (quiet && v.exit_code == ExitCode::pass)) return;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <spdlog/logger.h>
@@ -89,6 +90,16 @@ Result<std::unique_ptr<EventLog>> EventLog::open(const LogSettings& settings, st
   }
   auto level = parse_log_level(settings.level);
   if (!level) return std::move(level).error();
+  if (!settings.file.empty()) {
+    // spdlog would create missing folders: a mistyped path is an error instead.
+    const std::filesystem::path parent = std::filesystem::path(settings.file).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return make_error(Errc::not_found,
+                        fmt::format("--log-file '{}': the folder '{}' does not exist",
+                                    settings.file, parent.string()));
+    }
+  }
   std::shared_ptr<spdlog::sinks::sink> sink;
   try {
     if (settings.file.empty()) {

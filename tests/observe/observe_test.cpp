@@ -355,6 +355,14 @@ TEST_F(ObserveTest, BadOptionsAreUsageErrors) {
   DriverRun r = run(base_args() + " --log-file /no/such/dir/run.log");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("/no/such/dir/run.log"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists("/no/such/dir"));
+  // A folder that is a file.
+  EXPECT_EQ(
+      run(base_args() + fmt::format(" --log-file '{}/run.log'", (dir_ / "spec.yaml").string()))
+          .code,
+      2);
+  // A log file that cannot be opened (a folder).
+  EXPECT_EQ(run(base_args() + fmt::format(" --log-file '{}'", (dir_ / "root").string())).code, 2);
 }
 
 TEST_F(ObserveTest, LogFileIsAppendedTo) {
