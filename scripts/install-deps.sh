@@ -5,7 +5,7 @@ set -eu
 PKGS="g++ cmake make pkg-config nlohmann-json3-dev libfmt-dev libyaml-cpp-dev libboost-dev
 libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev python3
 libssl-dev libarchive-dev libutf8proc-dev libcurl4-openssl-dev libhiredis-dev libpq-dev
-libsqlite3-dev"
+libsqlite3-dev libspdlog-dev"
 # With --test: also what only the test suite needs. The tests use independent tools from the npm
 # registry (tests/npm/package.json); a machine with its own Node.js keeps it.
 # The live-service probes' tests and examples start real servers on loopback.

@@ -152,6 +152,11 @@ EvalEnv CheckContextImpl::eval_env() {
   return env;
 }
 
-void CheckContextImpl::record_artifact(std::string path) { read_.insert(std::move(path)); }
+void CheckContextImpl::record_artifact(std::string path) {
+  auto [it, inserted] = read_.insert(std::move(path));
+  if (inserted && check_id_ != nullptr && run_.observed()) {
+    run_.notify([&](RunObserver& o) { o.on_artifact_read(*stage_id_, *check_id_, *it); });
+  }
+}
 
 }  // namespace stagecheck::detail

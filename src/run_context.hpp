@@ -12,6 +12,7 @@
 
 #include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/check_context.hpp"
+#include "stagecheck/run_observer.hpp"
 #include "stagecheck/spec.hpp"
 
 namespace stagecheck::detail {
@@ -39,6 +40,19 @@ class RunState {
   unsigned jobs() const { return jobs_; }
   bool allow_process_env() const { return allow_process_env_; }
   const ChaosInjector* chaos() const { return chaos_; }
+  /// The run's observers (RunOptions::observers); set before any check runs.
+  void set_observers(const std::vector<RunObserver*>& observers) { observers_ = observers; }
+  /// Calls `f(observer)` for each observer; an exception from one is dropped.
+  template <typename F>
+  void notify(F&& f) const {
+    for (RunObserver* o : observers_) {
+      try {
+        f(*o);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): an observer never breaks the run
+      }
+    }
+  }
+  bool observed() const { return !observers_.empty(); }
 
   /// Loads `path` as `format` with a read cap, once per (path, format, cap).
   /// With `fresh`, reads anew and caches nothing.
@@ -56,6 +70,7 @@ class RunState {
   unsigned jobs_;
   bool allow_process_env_;
   const ChaosInjector* chaos_;
+  std::vector<RunObserver*> observers_;
   std::mutex mutex_;
   std::map<std::string, std::shared_future<Result<Doc>>> cache_;
 };
@@ -80,6 +95,12 @@ class CheckContextImpl final : public CheckContext {
   bool process_env_allowed() const override { return run_.allow_process_env(); }
   std::optional<Error> probe_fault(std::string_view service, std::string_view target) override;
 
+  /// Names this evaluation in RunObserver::on_artifact_read events (both must outlive it).
+  void observe_as(const std::string& stage_id, const std::string& check_id) {
+    stage_id_ = &stage_id;
+    check_id_ = &check_id;
+  }
+
   /// Paths recorded, sorted and unique.
   std::vector<std::string> artifacts() const { return {read_.begin(), read_.end()}; }
 
@@ -92,6 +113,8 @@ class CheckContextImpl final : public CheckContext {
   std::vector<Doc> keep_;  // keeps documents alive for pointers handed to conditions
   int depth_ = 0;          // guards declared-artifact resolution recursion
   bool fresh_ = false;
+  const std::string* stage_id_ = nullptr;  // see observe_as()
+  const std::string* check_id_ = nullptr;
 };
 
 }  // namespace stagecheck::detail

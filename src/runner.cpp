@@ -11,6 +11,7 @@
 
 #include "run_context.hpp"
 #include "stage_actions.hpp"
+#include "stagecheck/run_observer.hpp"
 #include "stagecheck/version.hpp"
 #include "text_util.hpp"
 
@@ -46,6 +47,7 @@ CheckResult run_one(detail::RunState& run, const Stage& stage, const StageCheck&
   }
   auto start = Clock::now();
   detail::CheckContextImpl ctx(run, fresh);
+  ctx.observe_as(stage.id, sc.id);
   CheckOutcome out;
   try {
     out = sc.check->run(ctx);
@@ -351,6 +353,24 @@ Status stage_status(const std::vector<CheckResult>& checks) {
   return Status::pass;
 }
 
+// The values of the spec's secret variables, as text, for observers to keep out of what they
+// write.
+std::vector<std::string> secret_values(const Spec& spec) {
+  std::vector<std::string> out;
+  for (const auto& v : spec.vars) {
+    auto it = spec.values.find(v.name);
+    if (!v.secret || it == spec.values.end() || it->is_null()) continue;
+    if (it->is_string()) {
+      out.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      for (const auto& e : *it) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    } else {
+      out.push_back(it->dump());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Runner::Runner(const Spec& spec, const Store& store, RunOptions options)
@@ -374,12 +394,14 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
 
   RunInfo info{spec_.name,          spec_.source,      report.root,
                spec_.check_count(), report.started_at, report.run_id};
-  for (auto* r : reporters) r->begin(info);
 
   unsigned jobs =
       options_.jobs != 0 ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
   detail::RunState run(spec_, store_, options_.limits, options_.cancel, jobs,
                        options_.allow_process_env, options_.chaos);
+  run.set_observers(options_.observers);
+  run.notify([&](RunObserver& o) { o.on_run_start(info, secret_values(spec_)); });
+  for (auto* r : reporters) r->begin(info);
 
   std::vector<StageRun> runs(spec_.stages.size());
   std::map<std::string, const StageRun*> by_id;
@@ -421,6 +443,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
     for (std::size_t i : wave) {
       const Stage& st = spec_.stages[i];
       StageRun& sr = runs[i];
+      run.notify([&](RunObserver& o) { o.on_stage_start(st.id); });
       auto stage_start = Clock::now();
       bool go = !run.cancelled() ? decide(run, st, sr, by_id) : true;
       sr.result.duration_ms = ms_since(stage_start);
@@ -472,6 +495,13 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
     const bool one_at_a_time = std::any_of(preludes.begin(), preludes.end(), [&](std::size_t i) {
       return !spec_.stages[i].snapshots.empty();
     });
+    for (std::size_t i : preludes) {
+      for (std::size_t k = 0; k < runs[i].check_base; ++k) {
+        const CheckResult& r = runs[i].checks[k];
+        if (r.type == "skip_if") continue;
+        run.notify([&](RunObserver& o) { o.on_check_start(r.stage, r.id, r.type); });
+      }
+    }
     if (preludes.size() == 1 || one_at_a_time) {
       for (std::size_t i : preludes) run_prelude(run, spec_.stages[i], runs[i], writable_);
     } else if (!preludes.empty()) {
@@ -486,7 +516,11 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
       for (std::size_t k = next++; k < tasks.size(); k = next++) {
         const Task& t = tasks[k];
         const Stage& st = spec_.stages[t.stage];
-        runs[t.stage].checks[t.slot] = run_one(run, st, st.checks[t.check]);
+        const StageCheck& sc = st.checks[t.check];
+        run.notify([&](RunObserver& o) { o.on_check_start(st.id, sc.id, sc.type); });
+        CheckResult& r = runs[t.stage].checks[t.slot];
+        r = run_one(run, st, sc);
+        run.notify([&](RunObserver& o) { o.on_check_finish(r); });
       }
     };
     std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());
@@ -499,6 +533,12 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
     }
     for (std::size_t i : wave) {
       StageRun& sr = runs[i];
+      // Observers: the rows no worker reported (skip_if, trigger, wait, snapshots; all of a
+      // stage that did not run).
+      const bool ran = sr.result.status != Status::blocked && sr.result.status != Status::skipped;
+      for (std::size_t k = 0; k < (ran ? sr.check_base : sr.checks.size()); ++k) {
+        run.notify([&](RunObserver& o) { o.on_check_finish(sr.checks[k]); });
+      }
       if (sr.result.status != Status::blocked && sr.result.status != Status::skipped) {
         sr.result.status = stage_status(sr.checks);
         if (sr.result.status == Status::skipped) sr.result.reason = "every check was skipped";
@@ -508,6 +548,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
       sr.result.duration_ms = total;
       sr.done = true;
       ++done_count;
+      run.notify([&](RunObserver& o) { o.on_stage_finish(sr.result); });
     }
     emit_ready();
   }
@@ -520,6 +561,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   report.summary = summarize(report.results);
   report.exit_code = compute_exit_code(report.summary, options_.fail_on_warn, report.interrupted);
   report.duration_ms = ms_since(run_start);
+  run.notify([&](RunObserver& o) { o.on_run_finish(report); });
   for (auto* r : reporters) r->end(report);
   return report;
 }

@@ -16,6 +16,7 @@
 namespace stagecheck {
 
 class History;
+class RunObserver;
 
 /// How to run.
 struct RunOptions {
@@ -43,6 +44,9 @@ struct RunOptions {
   /// Earlier runs, for `drift` checks (which are errors without one). Null: none. Must outlive
   /// the run. The runner only reads it; recording the run is the caller's (see History).
   const History* history = nullptr;
+  /// Follow the run live (a progress monitor, structured logs): each hears every event, from
+  /// worker threads too (see RunObserver). Not owned; each must outlive the run.
+  std::vector<RunObserver*> observers;
 };
 
 /// Runs a spec. Evaluates every stage (never stops at the first failure); independent checks

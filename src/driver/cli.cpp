@@ -1,6 +1,7 @@
 // Shared pieces of the driver's verbs (see cli.hpp).
 
 #include "cli.hpp"
+#include "event_log.hpp"
 
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "stagecheck/local_store.hpp"
 #include "stagecheck/metrics_export.hpp"
 #include "stagecheck/open_store.hpp"
+#include "stagecheck/progress_monitor.hpp"
 #include "stagecheck/trigger.hpp"
 
 namespace stagecheck::driver {
@@ -156,7 +158,12 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("alert-generator-url", po::value(&o.alert_generator_url), "Alertmanager: the alert's generatorURL (e.g. the CI job's page)")
     ("alert-expires", po::value(&o.alert_expires), "Alertmanager: a firing alert ends after this long unless a later run fails again, e.g. 30m, 24h, 7d; 0: Alertmanager's resolve_timeout (default 24h)")
     ("no-alert-resolve", po::bool_switch(&o.no_alert_resolve), "Alertmanager: a passing run does not resolve the alert of an earlier failing run")
-    ("alert-dry-run", po::bool_switch(&o.alert_dry_run), "print the alert payload(s) to stderr instead of sending them");
+    ("alert-dry-run", po::bool_switch(&o.alert_dry_run), "print the alert payload(s) to stderr instead of sending them")
+    ("monitor", po::bool_switch(&o.monitor), "show live progress on stderr (never stdout): on a terminal a status line redrawn in place (elapsed, stages running, checks done/total, the check and artifact being read, failures so far) with failures printed above it; elsewhere plain lines every --monitor-interval seconds, per finished stage and per failure; with --scenes, a line per finished scene")
+    ("monitor-interval", po::value(&o.monitor_interval), "--monitor without a terminal: seconds between periodic lines (default 2)")
+    ("log-format", po::value(&o.log_format), "write structured logs: text (default; key=value lines) or json (one JSON object a line: ts, level, run_id, event and its fields); logs are written only when a --log-* option is given, and never contain a secret variable's value")
+    ("log-level", po::value(&o.log_level), "debug (every check and artifact read), info (default: run start/end, stage ends, failing checks), warn or error")
+    ("log-file", po::value(&o.log_file), "append the logs to this file (default: stderr)");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
@@ -372,7 +379,34 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   if (o.gcs_api != "json" && o.gcs_api != "s3") {
     return usage_error(fmt::format("--gcs-api must be json or s3, found \"{}\"", o.gcs_api), verb);
   }
+  if (!(o.monitor_interval > 0.0 && o.monitor_interval <= 86400.0)) {
+    return usage_error(
+        fmt::format("--monitor-interval must be between 0 and 86400 seconds, found {}",
+                    o.monitor_interval),
+        verb);
+  }
+  if (vm.count("monitor-interval") != 0 && !o.monitor) {
+    return usage_error("--monitor-interval is only used with --monitor", verb);
+  }
+  if (o.log_format != "text" && o.log_format != "json") {
+    return usage_error(fmt::format("--log-format must be text or json, found \"{}\"", o.log_format),
+                       verb);
+  }
+  if (auto level = parse_log_level(o.log_level); !level) {
+    return usage_error(level.error().message, verb);
+  }
+  if (vm.count("log-file") != 0 && o.log_file.empty()) {
+    return usage_error("--log-file needs a path", verb);
+  }
+  if (o.monitor && logging_wanted(vm) && o.log_file.empty()) {
+    return usage_error(
+        "--monitor and the logs would both write to stderr: give the logs a --log-file PATH", verb);
+  }
   return std::nullopt;
+}
+
+bool logging_wanted(const po::variables_map& vm) {
+  return vm.count("log-format") != 0 || vm.count("log-level") != 0 || vm.count("log-file") != 0;
 }
 
 // Store settings for a bucket --root. A CLI takes its credentials where the cloud SDKs do, so
@@ -428,19 +462,50 @@ Result<void> write_output(const std::string& path, const std::string& body,
 
 // Runs `go` with the console reporter (text format) and signal handling, then prints or
 // writes the reports; returns the exit code.
-int execute(const RunCli& o, const po::variables_map& vm,
+int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
             const std::function<RunOutcome(std::vector<Reporter*>)>& go) {
+  // One run id from the start, so that the first log line already carries it.
+  if (ro.run_id.empty()) ro.run_id = new_run_id();
+  std::unique_ptr<EventLog> log;
+  if (logging_wanted(vm)) {
+    auto opened = EventLog::open({o.log_format, o.log_level, o.log_file}, ro.run_id);
+    if (!opened) return usage_error(opened.error().message, nullptr);
+    log = std::move(*opened);
+    ro.observers.push_back(log.get());
+  }
+  // An error the driver reports on stderr, and as an `error` event in the logs.
+  auto log_error = [&](const std::string& message) {
+    if (log) log->event(LogLevel::error, "error", {{"message", message}});
+  };
+  std::optional<ProgressMonitor> monitor;
+  if (o.monitor) {
+    MonitorOptions mo;
+    mo.tty = ProgressMonitor::is_terminal(STDERR_FILENO);
+    mo.width = ProgressMonitor::terminal_width(STDERR_FILENO);
+    mo.interval = std::chrono::milliseconds(static_cast<long long>(o.monitor_interval * 1000.0));
+    monitor.emplace(std::cerr, mo);
+    ro.observers.push_back(&*monitor);
+  }
   ConsoleOptions copts;
   copts.color = want_color(STDOUT_FILENO);
   copts.quiet = vm.count("quiet") != 0;
   ConsoleReporter console(std::cout, copts);
   std::vector<Reporter*> reporters;
-  if (o.format == "text") reporters.push_back(&console);
+  if (o.format == "text") {
+    // The status line steps aside while the console writes (they may share a terminal).
+    if (monitor) reporters.push_back(&monitor->hold_output());
+    reporters.push_back(&console);
+    if (monitor) reporters.push_back(&monitor->release_output());
+  }
 
   install_signal_handlers();
   RunOutcome outcome = go(reporters);
   restore_signal_handlers();
-  if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
+  monitor.reset();  // joins its ticker; nothing more is drawn
+  if (!outcome.report) {
+    log_error(outcome.error);
+    return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
+  }
   const Report& report = *outcome.report;
   int code = static_cast<int>(report.exit_code);
   std::ostream& notes = o.format == "json" ? std::cerr : std::cout;
@@ -449,6 +514,8 @@ int execute(const RunCli& o, const po::variables_map& vm,
         "stagecheck: error: the run failed but its failure marker '{}' could not "
         "be written: {} (exit 3)\n",
         report.failure_marker, report.failure_marker_error);
+    log_error(fmt::format("the run failed but its failure marker '{}' could not be written: {}",
+                          report.failure_marker, report.failure_marker_error));
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
   }
@@ -502,8 +569,10 @@ int execute(const RunCli& o, const po::variables_map& vm,
   auto write_report = [&](const std::string& path, const std::string& body, const char* what) {
     if (path.empty()) return;
     if (auto ok = write_output(path, body, store_options(o)); !ok) {
-      std::cerr << fmt::format("stagecheck: error: cannot write the {} report: {}\n", what,
-                               ok.error().message);
+      const std::string message =
+          fmt::format("cannot write the {} report: {}", what, ok.error().message);
+      std::cerr << "stagecheck: error: " << message << "\n";
+      log_error(message);
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
     }
   };
@@ -517,6 +586,7 @@ int execute(const RunCli& o, const po::variables_map& vm,
     }
     auto fail = [&](const std::string& what, const std::string& why) {
       std::cerr << fmt::format("stagecheck: error: {}: {}\n", what, why);
+      log_error(fmt::format("{}: {}", what, why));
       if (code == 0) code = static_cast<int>(ExitCode::no_verdict);
     };
     auto text = report_to_metrics(report, labels);

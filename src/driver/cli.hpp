@@ -72,7 +72,14 @@ struct RunCli {
   bool alert_dry_run = false, no_alert_resolve = false;
   /// Whether any alert target is set.
   bool alerting() const { return !alertmanager.empty() || !alert_webhook.empty(); }
+  // Watching the run: live progress on stderr, structured logs.
+  bool monitor = false;
+  double monitor_interval = 2.0;
+  std::string log_format = "text", log_level = "info", log_file;
 };
+
+/// True if any --log-* option was given: only then are logs written.
+bool logging_wanted(const po::variables_map& vm);
 
 void add_run_options(po::options_description& opts, RunCli& o);
 /// Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
@@ -96,7 +103,9 @@ Result<std::pair<std::string, std::string>> split_object_uri(const std::string& 
 int nothing_ran(const std::string& error, Errc code, ExitCode exit_code);
 /// Runs `go` with the console reporter (text format) and signal handling, then prints or
 /// writes the reports; returns the exit code.
-int execute(const RunCli& o, const po::variables_map& vm,
+/// `ro`: the run's options, given their run id (new_run_id() unless set) and observers (the
+/// --monitor display, the --log-* event log) before `go` runs.
+int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
             const std::function<RunOutcome(std::vector<Reporter*>)>& go);
 
 // The verbs.

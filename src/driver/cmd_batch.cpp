@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -135,11 +136,27 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
                              req.shard ? fmt::format(", shard {}/{} (from {})", req.shard->index,
                                                      req.shard->count, req.shard->source)
                                        : "");
-    req.on_scene = [&](const SceneVerdict& v) {
-      if (quiet && v.exit_code == ExitCode::pass) return;
-      std::cout << scene_line(v) << std::flush;
-    };
   }
+  if (logging_wanted(vm)) {
+    return usage_error("--log-format, --log-level and --log-file are not supported with --scenes",
+                       kVerb);
+  }
+  // --monitor: a line per finished scene on stderr (scenes finish one call at a time).
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t scenes_done = 0;
+  req.on_scene = [&](const SceneVerdict& v) {
+    if (o.monitor) {
+      ++scenes_done;
+      std::cerr << fmt::format(
+          "stagecheck: [{:.1f}s] scene {}: {} ({} checks, {} fail, {} error; {} scene{} done)\n",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+          v.scene_id, verdict_word(v.exit_code), v.summary.total, v.summary.fail, v.summary.error,
+          scenes_done, scenes_done == 1 ? "" : "s");
+      std::cerr.flush();
+    }
+    if (!text || (quiet && v.exit_code == ExitCode::pass)) return;
+    std::cout << scene_line(v) << std::flush;
+  };
   install_signal_handlers();
   BatchOutcome outcome = run_batch(req);
   restore_signal_handlers();

@@ -103,7 +103,7 @@ Options)");
   req.load_default_plugins = !o.plugins.no_default;
   if (vm.count("scenes") != 0) return run_batch_cli(o, vm, req);
   if (vm.count("shard") != 0) return usage_error("--shard is only used with --scenes", "run");
-  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+  return execute(o, vm, req.options, [&](std::vector<Reporter*> reporters) {
     req.reporters = std::move(reporters);
     return run_spec(req);
   });
@@ -143,7 +143,7 @@ Options)");
   req.store_options = store_options(o);
   req.plugin_dirs = to_paths(o.plugins.dirs);
   req.load_default_plugins = !o.plugins.no_default;
-  return execute(o, vm, [&](std::vector<Reporter*> reporters) {
+  return execute(o, vm, req.options, [&](std::vector<Reporter*> reporters) {
     req.reporters = std::move(reporters);
     return run_preflight(req);
   });
