@@ -144,6 +144,11 @@ SceneVerdict verdict_from(const std::string& id, const RunOutcome& run) {
     v.error = fmt::format("the failure marker '{}' could not be written: {}", r.failure_marker,
                           r.failure_marker_error);
   }
+  if (!r.history_error.empty()) {
+    if (!v.error.empty()) v.error += "; ";
+    v.error +=
+        fmt::format("cannot record the run in the history {}: {}", r.history, r.history_error);
+  }
   return v;
 }
 
@@ -414,6 +419,7 @@ BatchOutcome run_batch(const BatchRequest& request) {
       req.store = store;
       req.registry = &registry;
       req.options = request.options;
+      req.history = request.history;
       const auto start = std::chrono::steady_clock::now();
       SceneVerdict v = verdict_from(id, run_spec(req));
       v.duration_ms =

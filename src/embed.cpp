@@ -23,10 +23,13 @@ std::string RunOutcome::summary() const {
   if (!report) return fmt::format("stagecheck: no run (exit 2): {}", error);
   const Summary& s = report->summary;
   return fmt::format(
-      "stagecheck: {} (exit {}): {} checks, {} pass, {} fail, {} warn, {} skipped, "
-      "{} blocked, {} error",
-      report->verdict(), static_cast<int>(exit_code), s.total, s.pass, s.fail, s.warn, s.skipped,
-      s.blocked, s.error);
+             "stagecheck: {} (exit {}): {} checks, {} pass, {} fail, {} warn, {} skipped, "
+             "{} blocked, {} error",
+             report->verdict(), static_cast<int>(exit_code), s.total, s.pass, s.fail, s.warn,
+             s.skipped, s.blocked, s.error) +
+         (report->history_error.empty() ? std::string()
+                                        : fmt::format("; not recorded in the history {}: {}",
+                                                      report->history, report->history_error));
 }
 
 namespace {
@@ -73,6 +76,22 @@ void write_failure_marker(const Spec& spec, Store& store, Report& report) {
       !ok) {
     report.failure_marker_error = ok.error().message;
     report.exit_code = ExitCode::no_verdict;
+  }
+}
+
+// Records a finished run; if it cannot be, the verdict becomes "no verdict" (3) unless the
+// run failed: the run happened, but what it found was not remembered.
+void record_in_history(History& history, Report& report) {
+  report.history = history.describe();
+  Result<void> ok = make_error(Errc::internal, "not recorded");
+  try {
+    ok = history.record(report);
+  } catch (const std::exception& e) {
+    ok = make_error(Errc::internal, fmt::format("internal error: {}", e.what()));
+  }
+  if (!ok) {
+    report.history_error = ok.error().message;
+    if (report.exit_code != ExitCode::fail) report.exit_code = ExitCode::no_verdict;
   }
 }
 
@@ -222,6 +241,7 @@ RunOutcome run_spec(const RunRequest& request) {
     std::unique_ptr<ChaosStore> chaos_store;
     RunOptions options = request.options;
     if (options.run_id.empty()) options.run_id = new_run_id();  // one id for every iteration
+    if (options.history == nullptr) options.history = request.history;
     if (request.chaos && request.chaos->rate > 0) {
       chaos.emplace(*request.chaos);
       chaos_store = std::make_unique<ChaosStore>(*store, *chaos);
@@ -235,6 +255,7 @@ RunOutcome run_spec(const RunRequest& request) {
       write_failure_marker(*spec, *store, *out.report);
     }
     if (chaos) out.report->chaos = chaos->report();
+    if (request.history != nullptr) record_in_history(*request.history, *out.report);
     out.exit_code = out.report->exit_code;
     return out;
   } catch (const std::exception& e) {
@@ -261,6 +282,7 @@ RunOutcome run_preflight(const PreflightRequest& request) {
   req.load_default_plugins = request.load_default_plugins;
   req.options = request.options;
   req.reporters = request.reporters;
+  req.history = request.history;
   return run_spec(req);
 }
 

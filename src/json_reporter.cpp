@@ -68,6 +68,11 @@ json report_to_json(const Report& report) {
   out["root"] = report.root;
   // Consumers index into "vars" unconditionally, so an unset value is reported as {}.
   out["vars"] = report.vars.is_null() ? json::object() : evidence(report.vars);
+  if (!report.history.empty()) {
+    out["history"] = {{"location", report.history},
+                      {"recorded", report.history_error.empty()},
+                      {"error", report.history_error}};
+  }
   out["started_at"] = report.started_at;
   out["duration_ms"] = report.duration_ms;
   out["verdict"] = report.verdict();

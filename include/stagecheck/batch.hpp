@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stagecheck/export.hpp"
+#include "stagecheck/history.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/report.hpp"
 #include "stagecheck/result.hpp"
@@ -132,6 +133,9 @@ struct BatchRequest {
   std::optional<Shard> shard;  ///< This process's share; none for every scene.
   /// Called once per finished scene, one call at a time, in completion order.
   std::function<void(const SceneVerdict&)> on_scene;
+  /// Records each scene's run (see RunRequest::history); a scene that cannot be recorded has
+  /// no verdict unless it failed. Must outlive the call.
+  History* history = nullptr;
 };
 
 /// The verdict and the report of a batch.

@@ -17,6 +17,7 @@
 
 #include "stagecheck/chaos_injector.hpp"
 #include "stagecheck/export.hpp"
+#include "stagecheck/history.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/report.hpp"
 #include "stagecheck/reporter.hpp"
@@ -55,6 +56,11 @@ struct RunRequest {
   /// Chaos: inject transport-level faults into the store (ChaosStore), reproducibly from the
   /// seed; Report::chaos lists them. The verdict is then the clean run's, or 3.
   std::optional<ChaosOptions> chaos;
+  /// Run history: when set, `drift` checks read it (unless options.history is set) and the run
+  /// is recorded in it after it ends (Report::history). If it cannot be recorded,
+  /// Report::history_error says why and the exit code is 3 unless the run failed. Must outlive
+  /// the call; may be shared by concurrent calls.
+  History* history = nullptr;
 };
 
 /// The verdict and the report.
@@ -96,6 +102,7 @@ struct PreflightRequest {
                                      ///< certificate_fallback plugins.
   RunOptions options;
   std::vector<Reporter*> reporters;
+  History* history = nullptr;  ///< Records the run (see RunRequest::history).
 };
 
 /// Runs the bundled preflight spec (preflight_spec()) for one scene and consumer.

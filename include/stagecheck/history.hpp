@@ -69,10 +69,13 @@ class STAGECHECK_API History {
   virtual Result<void> record(const Report& report) = 0;
   /// Recorded runs, newest first.
   virtual Result<std::vector<HistoryRun>> list(const HistoryQuery& query) const = 0;
-  /// The JSON report of one run, by id or by a prefix that names exactly one run.
+  /// The JSON report of one run, by id or by a prefix that names exactly one run (else
+  /// Errc::not_found, or Errc::invalid_argument when the prefix names several).
   virtual Result<nlohmann::json> report(std::string_view run_id) const = 0;
   /// The last `limit` recorded observations of check `check_id` in runs with history_key
   /// `key`, newest first. The current run is not among them (it is recorded after it ends).
+  /// `limit` 0: every one. Observed NaN and infinities come back as the strings "NaN",
+  /// "Infinity" and "-Infinity", as in the JSON report.
   virtual Result<std::vector<PastObservation>> observations(std::string_view key,
                                                             std::string_view check_id,
                                                             std::size_t limit) const = 0;
@@ -80,9 +83,21 @@ class STAGECHECK_API History {
   virtual Result<std::size_t> prune(const Retention& retention) = 0;
 };
 
+/// How to open a history.
+struct HistoryOpenOptions {
+  /// Create a missing SQLite file (and the tables, on either backend). Off for readers such as
+  /// `stagecheck history`, so that a mistyped path is an error, not a new empty history.
+  bool create = true;
+};
+
 /// Opens (creating if needed) a history: `sqlite:///abs/path.db`, `sqlite:rel/path.db` or a
 /// plain path for SQLite; `postgresql://...` or `postgres://...` (a libpq URI) for PostgreSQL.
+/// SQLite runs in WAL mode with a busy timeout, so concurrent processes may record into one
+/// file. A history written by a newer stagecheck (a newer schema) is refused. Errors never
+/// carry a PostgreSQL password.
 STAGECHECK_API Result<std::unique_ptr<History>> open_history(const std::string& url);
+STAGECHECK_API Result<std::unique_ptr<History>> open_history(const std::string& url,
+                                                             const HistoryOpenOptions& options);
 
 /// "The same spec and vars": the spec's name and the canonical JSON of its redacted vars.
 STAGECHECK_API std::string history_key(std::string_view spec_name, const nlohmann::json& vars);

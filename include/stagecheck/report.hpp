@@ -66,6 +66,10 @@ struct STAGECHECK_API Report {
   /// exit code is 3: the failure could not be recorded). Both empty when none was due.
   std::string failure_marker;
   std::string failure_marker_error;
+  /// The run history it was recorded in (History::describe()), and why it could not be
+  /// recorded (then the exit code is 3 unless the run failed). Both empty without a history.
+  std::string history;
+  std::string history_error;
   /// A stress run (more than one iteration): every iteration in order, which one `results`
   /// come from, and warnings about stagecheck's own growth (memory, descriptors). Empty for a
   /// single run.

@@ -163,7 +163,10 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("monitor-interval", po::value(&o.monitor_interval), "--monitor without a terminal: seconds between periodic lines (default 2)")
     ("log-format", po::value(&o.log_format), "write structured logs: text (default; key=value lines) or json (one JSON object a line: ts, level, run_id, event and its fields); logs are written only when a --log-* option is given, and never contain a secret variable's value")
     ("log-level", po::value(&o.log_level), "debug (every check and artifact read), info (default: run start/end, stage ends, failing checks), warn or error")
-    ("log-file", po::value(&o.log_file), "append the logs to this file (default: stderr)");
+    ("log-file", po::value(&o.log_file), "append the logs to this file (default: stderr)")
+    ("history", po::value(&o.history), "record the run in this history: a SQLite file (PATH, sqlite:PATH or sqlite:///ABS/PATH; created if missing) or postgresql://USER@HOST:PORT/DB (default: STAGECHECK_HISTORY); drift checks read it; see 'stagecheck history --help'. If the run cannot be recorded: exit 3 unless it failed")
+    ("history-keep", po::value(&o.history_keep), "after recording, keep only the newest N runs of each spec in the history")
+    ("history-max-age", po::value(&o.history_max_age), "after recording, delete runs that started longer ago than this, e.g. 30d, 12h, 90m, 3600s");
   // clang-format on
   add_plugin_options(opts, o.plugins);
 }
@@ -406,7 +409,98 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
 }
 
 bool logging_wanted(const po::variables_map& vm) {
-  return vm.count("log-format") != 0 || vm.count("log-level") != 0 || vm.count("log-file") != 0;
+  return vm.count("log-format") != 0 || vm.count("log-level") != 0 || vm.count("log-file") != 0
+Result<std::chrono::seconds> parse_duration(const std::string& text) {
+  auto bad = [&] {
+    return make_error(
+        Errc::invalid_argument,
+        fmt::format("expected a duration like 30d, 12h, 90m or 3600s, found \"{}\"", text));
+  };
+  if (text.size() < 2) return bad();
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    if (text.front() < '0' || text.front() > '9') return bad();
+    n = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    return bad();
+  }
+  if (pos != text.size() - 1) return bad();
+  unsigned long long unit = 0;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      return bad();
+  }
+  if (n == 0) return make_error(Errc::invalid_argument, "the duration must be positive");
+  if (n > 100ull * 365 * 86400 / unit) return bad();
+  return std::chrono::seconds(static_cast<std::int64_t>(n * unit));
+}
+
+std::string history_url(const std::string& option, const po::variables_map& vm) {
+  if (vm.count("history") != 0) return option;
+  const char* env = std::getenv("STAGECHECK_HISTORY");
+  return env != nullptr ? env : "";
+}
+
+std::optional<int> open_run_history(RunCli& o, const po::variables_map& vm, const char* verb) {
+  const std::string url = history_url(o.history, vm);
+  if (vm.count("history") != 0 && url.empty()) return usage_error("--history is empty", verb);
+  if (vm.count("history-keep") != 0 && o.history_keep == 0) {
+    return usage_error("--history-keep must be at least 1", verb);
+  }
+  o.history_retention.keep_last = o.history_keep;
+  if (vm.count("history-max-age") != 0) {
+    auto age = parse_duration(o.history_max_age);
+    if (!age) return usage_error("--history-max-age: " + age.error().message, verb);
+    o.history_retention.max_age = *age;
+  }
+  if (url.empty()) {
+    if (vm.count("history-keep") != 0 || vm.count("history-max-age") != 0) {
+      return usage_error(
+          "--history-keep and --history-max-age need --history URL (or "
+          "STAGECHECK_HISTORY)",
+          verb);
+    }
+    return std::nullopt;
+  }
+  auto opened = open_history(url);
+  if (!opened) {
+    return usage_error(fmt::format("cannot open the history{}: {}",
+                                   vm.count("history") != 0 ? "" : " (STAGECHECK_HISTORY)",
+                                   opened.error().message),
+                       verb);
+  }
+  o.history_store = std::move(*opened);
+  return std::nullopt;
+}
+
+bool apply_history_retention(const RunCli& o) {
+  if (!o.history_store) return true;
+  const Retention& r = o.history_retention;
+  if (r.keep_last == 0 && r.max_age.count() == 0) return true;
+  auto deleted = o.history_store->prune(r);
+  if (!deleted) {
+    std::cerr << fmt::format(
+        "stagecheck: error: cannot apply the retention to the history {}: {}\n",
+        o.history_store->describe(), deleted.error().message);
+    return false;
+  }
+  return true;
 }
 
 // Store settings for a bucket --root. A CLI takes its credentials where the cloud SDKs do, so
@@ -519,6 +613,13 @@ int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
   } else if (!report.failure_marker.empty()) {
     notes << fmt::format("Wrote failure marker {}\n", report.failure_marker);
   }
+  if (!report.history_error.empty()) {
+    std::cerr << fmt::format("stagecheck: error: cannot record the run in the history {}: {}\n",
+                             report.history, report.history_error);
+    log_error(fmt::format("cannot record the run in the history {}: {}", report.history,
+                          report.history_error));
+  }
+  if (!apply_history_retention(o) && code == 0) code = static_cast<int>(ExitCode::no_verdict);
   if (!report.iterations.empty()) {
     notes << fmt::format("\nStress: {} iteration(s)\n", report.iterations.size());
     for (const Iteration& it : report.iterations) {

@@ -3,10 +3,12 @@
 // options, signal handling and report output. Internal to the driver.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include <boost/program_options.hpp>
 
 #include "stagecheck/embed.hpp"
+#include "stagecheck/history.hpp"
 #include "stagecheck/open_store.hpp"
 #include "stagecheck/plugin_loader.hpp"
 #include "stagecheck/registry.hpp"
@@ -76,6 +79,12 @@ struct RunCli {
   bool monitor = false;
   double monitor_interval = 2.0;
   std::string log_format = "text", log_level = "info", log_file;
+  // The run history: --history URL (default STAGECHECK_HISTORY) and its retention.
+  std::string history, history_max_age;
+  std::size_t history_keep = 0;
+  /// Opened by open_run_history() before the run; shared so RunCli stays copyable.
+  std::shared_ptr<History> history_store;
+  Retention history_retention;
 };
 
 /// True if any --log-* option was given: only then are logs written.
@@ -90,6 +99,16 @@ std::optional<int> parse_args(const std::vector<std::string>& args,
 /// Checks the shared options and fills the run options; returns an exit code to stop with.
 std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
                                      const char* verb);
+/// Opens --history (or STAGECHECK_HISTORY) into `o.history_store` and checks the retention
+/// options; returns an exit code (2) to stop with when it cannot be opened.
+std::optional<int> open_run_history(RunCli& o, const po::variables_map& vm, const char* verb);
+/// Applies --history-keep / --history-max-age after the run(s) were recorded; prints why not
+/// and returns false if it failed.
+bool apply_history_retention(const RunCli& o);
+/// Parses a duration: 30d, 12h, 90m or 3600s.
+Result<std::chrono::seconds> parse_duration(const std::string& text);
+/// The history URL from --history, else STAGECHECK_HISTORY; empty if neither.
+std::string history_url(const std::string& option, const po::variables_map& vm);
 /// Store settings for a bucket --root.
 StoreOptions store_options(const RunCli& o);
 /// Writes an output file atomically: a local path, or an object `s3://BUCKET/KEY` or
@@ -115,6 +134,7 @@ int cmd_validate(const std::vector<std::string>& args);
 int cmd_list_checks(const std::vector<std::string>& args);
 int cmd_metrics(const std::vector<std::string>& args);
 int cmd_merge(const std::vector<std::string>& args);
+int cmd_history(const std::vector<std::string>& args);
 /// `run --scenes`: the batch over many scenes, with `single`'s settings (cmd_batch.cpp).
 int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest& single);
 

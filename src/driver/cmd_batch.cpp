@@ -124,6 +124,7 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   req.plugin_dirs = single.plugin_dirs;
   req.load_default_plugins = single.load_default_plugins;
   req.options = single.options;
+  req.history = single.history;  // each scene's run is recorded (scene_id in its vars)
   // --jobs counts scenes at once; each scene's checks then run one at a time.
   req.scene_jobs = single.options.jobs;
   req.options.jobs = 1;
@@ -161,7 +162,9 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   BatchOutcome outcome = run_batch(req);
   restore_signal_handlers();
   if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
-  return finish(*outcome.report, o.format, o.report_json, store_options(o));
+  int code = finish(*outcome.report, o.format, o.report_json, store_options(o));
+  if (!apply_history_retention(o) && code == 0) code = static_cast<int>(ExitCode::no_verdict);
+  return code;
 }
 
 int cmd_merge(const std::vector<std::string>& args) {

@@ -31,6 +31,9 @@ Usage:
   stagecheck metrics --dataset-dir DIR print a dataset's regression metrics as JSON (the
                                        keys of the pipeline's baseline_metrics.json)
   stagecheck list-checks [--json]      list every check type, its parameters and docs
+  stagecheck history list|show RUN|compare RUN RUN|prune [--history URL]
+                                       the runs recorded with 'run --history URL'
+                                       (default URL: STAGECHECK_HISTORY)
   stagecheck --version                 print the version
   stagecheck VERB --help               help for one verb
 
@@ -38,6 +41,9 @@ ROOT (--root) is a folder or an S3 bucket: s3://BUCKET[/PREFIX] (AWS S3, GCS thr
 interoperability endpoint, MinIO, ...). Endpoint, region and credentials come from the options
 or, as for the AWS CLI, from AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and ~/.aws/credentials (AWS_PROFILE); see 'run --help'.
+
+Environment: STAGECHECK_HISTORY is the default of --history (run, preflight, history): every
+run is then recorded there.
 
 Exit codes (every verb):
   0  at least one check was evaluated; none failed; none could not be evaluated
@@ -75,13 +81,15 @@ int main(int argc, char** argv) {
     if (verb == "list-checks") return cmd_list_checks(rest);
     if (verb == "metrics") return cmd_metrics(rest);
     if (verb == "merge") return cmd_merge(rest);
+    if (verb == "history") return cmd_history(rest);
   } catch (const std::exception& e) {
     std::cerr << "stagecheck: internal error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::no_verdict);
   }
   return usage_error(
       fmt::format(
-          "unknown verb '{}' (expected run, merge, preflight, validate, list-checks or metrics)",
+          "unknown verb '{}' (expected run, merge, preflight, validate, list-checks, metrics or "
+          "history)",
           verb),
       nullptr);
 }
