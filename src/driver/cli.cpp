@@ -409,7 +409,9 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
 }
 
 bool logging_wanted(const po::variables_map& vm) {
-  return vm.count("log-format") != 0 || vm.count("log-level") != 0 || vm.count("log-file") != 0
+  return vm.count("log-format") != 0 || vm.count("log-level") != 0 || vm.count("log-file") != 0;
+}
+
 Result<std::chrono::seconds> parse_duration(const std::string& text) {
   auto bad = [&] {
     return make_error(
