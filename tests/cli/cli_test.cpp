@@ -175,11 +175,14 @@ TEST_F(CliTest, ListChecks) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("marker  [artifacts]  from built-in"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("json  [artifacts]  from built-in"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drift  [history]  from built-in"), std::string::npos) << r.out;
   DriverRun j = run("list-checks --json --no-default-plugins");
   auto list = nlohmann::json::parse(j.out);
-  ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(list[0]["type"], "json");
-  EXPECT_EQ(list[0]["params"][0]["name"], "artifact");
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0]["type"], "drift");
+  EXPECT_EQ(list[0]["params"][0]["name"], "metric");
+  EXPECT_EQ(list[1]["type"], "json");
+  EXPECT_EQ(list[1]["params"][0]["name"], "artifact");
 }
 
 TEST_F(CliTest, MissingArtifactIsExit1WithReport) {
