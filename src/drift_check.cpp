@@ -114,19 +114,19 @@ class DriftCheck final : public Check {
     const CheckResult* measured = ctx.result_of(c_.metric);
     if (measured == nullptr) {
       out.status = Status::error;
-      out.message =
-          fmt::format("the measured check '{}' has no result in this run (drift runs after every "
-                      "other check; is it a check of this spec?)",
-                      c_.metric);
+      out.message = fmt::format(
+          "the measured check '{}' has no result in this run (drift runs after every "
+          "other check; is it a check of this spec?)",
+          c_.metric);
       return out;
     }
     if (measured->status == Status::error || measured->status == Status::skipped ||
         measured->status == Status::blocked) {
       out.status = Status::error;
-      out.message = fmt::format("cannot measure '{}': it was {} ({})", c_.metric,
-                                measured->status == Status::error ? "not evaluated (error)"
-                                                                  : to_string(measured->status),
-                                measured->message);
+      out.message = fmt::format(
+          "cannot measure '{}': it was {} ({})", c_.metric,
+          measured->status == Status::error ? "not evaluated (error)" : to_string(measured->status),
+          measured->message);
       out.details = {{"metric", c_.metric}, {"metric_status", to_string(measured->status)}};
       return out;
     }
@@ -135,9 +135,9 @@ class DriftCheck final : public Check {
     if (!now.value) {
       out.status = Status::fail;
       out.code = "drift_value_missing";
-      out.message = fmt::format(
-          "check '{}': observed{}: expected a finite number, found {}", c_.metric,
-          c_.pointer.empty() ? "" : fmt::format(" at '{}'", c_.pointer), now.found);
+      out.message =
+          fmt::format("check '{}': observed{}: expected a finite number, found {}", c_.metric,
+                      c_.pointer.empty() ? "" : fmt::format(" at '{}'", c_.pointer), now.found);
       out.observed = {{"value", nullptr}, {"found", now.found}};
       out.details = {{"metric", c_.metric},
                      {"value_pointer", c_.pointer},
@@ -158,8 +158,7 @@ class DriftCheck final : public Check {
     nlohmann::json skipped = nlohmann::json::array();
     std::vector<double> values;  // newest first
     for (const auto& o : *past) {
-      if (o.status == Status::error || o.status == Status::skipped ||
-          o.status == Status::blocked) {
+      if (o.status == Status::error || o.status == Status::skipped || o.status == Status::blocked) {
         skipped.push_back({{"run_id", o.run_id},
                            {"started_at", o.started_at},
                            {"reason", fmt::format("status {}", to_string(o.status))}});
@@ -216,10 +215,9 @@ class DriftCheck final : public Check {
     }
     const double delta = x - base;
     const double abs_change = std::fabs(delta);
-    const double rel_change = base != 0.0 ? abs_change / std::fabs(base)
-                              : abs_change == 0.0
-                                  ? 0.0
-                                  : std::numeric_limits<double>::infinity();
+    const double rel_change = base != 0.0         ? abs_change / std::fabs(base)
+                              : abs_change == 0.0 ? 0.0
+                                                  : std::numeric_limits<double>::infinity();
     std::optional<double> z;
     if (n >= 2) {
       const double d = std::fabs(x - mean);
@@ -280,10 +278,9 @@ class DriftCheck final : public Check {
       return out;
     }
     out.status = Status::pass;
-    out.message =
-        fmt::format("{} {} is within bounds of {} (change {}{}, {}{})", name, show(x), of_runs,
-                    delta < 0 ? "-" : "+", show(abs_change), rel_text,
-                    z && std::isfinite(*z) ? fmt::format(", z-score {:.2f}", *z) : "");
+    out.message = fmt::format("{} {} is within bounds of {} (change {}{}, {}{})", name, show(x),
+                              of_runs, delta < 0 ? "-" : "+", show(abs_change), rel_text,
+                              z && std::isfinite(*z) ? fmt::format(", z-score {:.2f}", *z) : "");
     return out;
   }
 
@@ -386,9 +383,8 @@ Result<std::unique_ptr<Check>> make_drift(const CheckConfig& config) {
   c.metric = config.get_string("metric");
   const std::size_t dot = c.metric.find('.');
   if (dot == std::string::npos || dot == 0 || dot + 1 == c.metric.size()) {
-    return config.error("metric",
-                        fmt::format("expected a check id \"<stage>.<check>\", found \"{}\"",
-                                    c.metric));
+    return config.error(
+        "metric", fmt::format("expected a check id \"<stage>.<check>\", found \"{}\"", c.metric));
   }
   c.pointer = config.get_string("value");
   try {
@@ -401,14 +397,13 @@ Result<std::unique_ptr<Check>> make_drift(const CheckConfig& config) {
   }
   const std::int64_t window = config.get_int("window");
   if (window < 1 || window > kMaxWindow) {
-    return config.error("window",
-                        fmt::format("expected 1..{} runs, found {}", kMaxWindow, window));
+    return config.error("window", fmt::format("expected 1..{} runs, found {}", kMaxWindow, window));
   }
   c.window = static_cast<std::size_t>(window);
   const std::int64_t min_history = config.get_int("min_history");
   if (min_history < 1 || min_history > window) {
-    return config.error("min_history", fmt::format("expected 1..window ({}), found {}", window,
-                                                   min_history));
+    return config.error("min_history",
+                        fmt::format("expected 1..window ({}), found {}", window, min_history));
   }
   c.min_history = static_cast<std::size_t>(min_history);
   const std::string baseline = config.get_string("baseline");

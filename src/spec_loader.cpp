@@ -790,7 +790,8 @@ class Loader {
     for (const auto& s : spec_.stages) {
       std::vector<std::string> chain;
       if (!visit(s, chain)) break;
-    }    check_drift_refs();
+    }
+    check_drift_refs();
   }
 
   void load_skip_if(Stage& stage, const YAML::Node& node, const std::string& where) {

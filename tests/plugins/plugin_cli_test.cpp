@@ -375,7 +375,8 @@ TEST_F(PluginCliTest, RepeatedPluginDirLoadsEveryFolder) {
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> types;
   for (const auto& e : nlohmann::json::parse(r.out)) types.push_back(e["type"].get<std::string>());
-  EXPECT_EQ(types, (std::vector<std::string>{"drift", "json", "marker", "nonempty_file", "throws_on_run"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"drift", "json", "marker", "nonempty_file",
+                                             "throws_on_run"}));
 }
 
 // ---- a plugin check that throws ------------------------------------------------------------

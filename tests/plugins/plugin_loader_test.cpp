@@ -382,7 +382,8 @@ TEST_F(PluginLoaderTest, GoodPluginRegistersWithProvenance) {
   EXPECT_EQ(plugin.name, "good");
   EXPECT_EQ(plugin.version, "1.0.0");
   EXPECT_EQ(plugin.checks, (std::vector<std::string>{"nonempty_file"}));
-  EXPECT_EQ(type_names(registry_), (std::vector<std::string>{"drift", "json", "marker", "nonempty_file"}));
+  EXPECT_EQ(type_names(registry_),
+            (std::vector<std::string>{"drift", "json", "marker", "nonempty_file"}));
   const Registry::Entry* entry = registry_.find("nonempty_file");
   ASSERT_NE(entry, nullptr);
   EXPECT_EQ(entry->source, "plugin good 1.0.0 (" + case_file("good") + ")");
@@ -406,8 +407,8 @@ TEST_F(PluginLoaderTest, LoadAllLoadsEveryFolderInOrder) {
   ASSERT_EQ(loader_.plugins().size(), 2u);
   EXPECT_EQ(loader_.plugins()[0].name, "good");
   EXPECT_EQ(loader_.plugins()[1].name, "throwing_run");
-  EXPECT_EQ(type_names(registry_),
-            (std::vector<std::string>{"drift", "json", "marker", "nonempty_file", "throws_on_run"}));
+  EXPECT_EQ(type_names(registry_), (std::vector<std::string>{"drift", "json", "marker",
+                                                             "nonempty_file", "throws_on_run"}));
 }
 
 TEST_F(PluginLoaderTest, LoadAllStopsAtTheFirstRefusal) {
