@@ -61,7 +61,7 @@ std::string expected_message(const std::string& name) {
   if (name == "wrong_abi") {
     return "plugin '" + file +
            "' was built for plugin ABI version 999, but this stagecheck has ABI "
-           "version 2; rebuild the plugin";
+           "version 3; rebuild the plugin";
   }
   if (name == "wrong_tag") {
     return "plugin '" + file +

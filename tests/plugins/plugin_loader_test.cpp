@@ -478,7 +478,7 @@ TEST_F(PluginLoaderTest, RunSpecReportsPluginRefusal) {
   EXPECT_EQ(out.exit_code, stagecheck::ExitCode::usage);
   EXPECT_EQ(out.error, "plugin '" + case_file("wrong_abi") +
                            "' was built for plugin ABI version 999, but this stagecheck has ABI "
-                           "version 2; rebuild the plugin");
+                           "version 3; rebuild the plugin");
 }
 
 }  // namespace
