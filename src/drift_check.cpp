@@ -372,8 +372,8 @@ CheckInfo drift_info() {
        {"both", "decrease", "increase"}},
   };
   info.example =
-      "- id: pass_rate_drift\n  type: drift\n  metric: quality.gate_pass_rate\n"
-      "  value: \"/summary.pass_rate >= 0.5\"\n  window: 10\n  min_history: 3\n"
+      "- id: pass_rate_drift\n  type: drift\n  metric: quality.report\n"
+      "  value: \"/summary.pass_rate >= 0.9\"\n  window: 10\n  min_history: 3\n"
       "  max_rel_change: 0.10\n  direction: decrease";
   return info;
 }
