@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "drift_check.hpp"
 #include "stagecheck/condition_set.hpp"
 #include "stagecheck/registry.hpp"
 
@@ -189,6 +190,7 @@ Result<void> register_builtin_checks(Registry& registry) {
       },
       "built-in");
   if (!marker) return marker;
+  if (auto drift = register_drift_check(registry); !drift) return drift;
   return registry.add(
       json_info(),
       [](const CheckConfig& config) -> Result<std::unique_ptr<Check>> {

@@ -58,6 +58,22 @@ class RunState {
   /// With `fresh`, reads anew and caches nothing.
   Result<Doc> load(const std::string& path, Format format, std::uint64_t max_bytes,
                    bool fresh = false);
+  /// The run's history and this run's key in it (for `drift` checks).
+  void set_history(const History* history, std::string key) {
+    history_ = history;
+    history_key_ = std::move(key);
+  }
+  const History* history() const { return history_; }
+  const std::string& history_key() const { return history_key_; }
+  /// Makes a final result visible to CheckContext::result_of. Called by the runner's thread
+  /// only, between phases (never while checks run): readers need no lock. `result` must stay
+  /// where it is for the rest of the run.
+  void publish(const CheckResult& result) { results_[result.id] = &result; }
+  const CheckResult* result_of(std::string_view id) const {
+    auto it = results_.find(id);
+    return it == results_.end() ? nullptr : it->second;
+  }
+
   /// Forgets every document read so far (after a trigger, the pipeline may have rewritten
   /// them). Documents already handed out stay valid.
   void forget_cached();
@@ -71,6 +87,9 @@ class RunState {
   bool allow_process_env_;
   const ChaosInjector* chaos_;
   std::vector<RunObserver*> observers_;
+  const History* history_ = nullptr;
+  std::string history_key_;
+  std::map<std::string, const CheckResult*, std::less<>> results_;
   std::mutex mutex_;
   std::map<std::string, std::shared_future<Result<Doc>>> cache_;
 };
@@ -94,6 +113,11 @@ class CheckContextImpl final : public CheckContext {
   unsigned jobs() const override { return run_.jobs(); }
   bool process_env_allowed() const override { return run_.allow_process_env(); }
   std::optional<Error> probe_fault(std::string_view service, std::string_view target) override;
+  const CheckResult* result_of(std::string_view check_id) const override {
+    return run_.result_of(check_id);
+  }
+  const History* history() const override { return run_.history(); }
+  std::string history_key() const override { return run_.history_key(); }
 
   /// Names this evaluation in RunObserver::on_artifact_read events (both must outlive it).
   void observe_as(const std::string& stage_id, const std::string& check_id) {

@@ -11,6 +11,7 @@
 
 #include "run_context.hpp"
 #include "stage_actions.hpp"
+#include "stagecheck/history.hpp"
 #include "stagecheck/run_observer.hpp"
 #include "stagecheck/version.hpp"
 #include "text_util.hpp"
@@ -87,7 +88,10 @@ struct StageRun {
   std::vector<CheckResult> checks;
   std::size_t trigger_slot = 0, wait_slot = 0, snap_base = 0, check_base = 0;
   std::vector<SnapState> snaps;
-  bool done = false;
+  // Drift checks (StageCheck::measures): indices into the stage's checks, run in the final phase.
+  std::vector<std::size_t> deferred;
+  bool finished = false;  // every row but the deferred ones is final; dependents may start
+  bool done = false;      // every row is final; the stage may be emitted
   bool emitted = false;
 };
 
@@ -338,9 +342,13 @@ bool decide(detail::RunState& run, const Stage& stage, StageRun& sr,
   return true;  // the stage's checks still run: evaluate everything, never stop early
 }
 
-Status stage_status(const std::vector<CheckResult>& checks) {
+// `pending`: slots whose rows are not final yet (drift checks before the final phase).
+Status stage_status(const std::vector<CheckResult>& checks,
+                    const std::vector<std::size_t>& pending = {}) {
   bool fail = false, error = false, warn = false, any = false;
-  for (const auto& c : checks) {
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (std::find(pending.begin(), pending.end(), i) != pending.end()) continue;
+    const CheckResult& c = checks[i];
     fail |= c.status == Status::fail;
     error |= c.status == Status::error;
     warn |= c.status == Status::warn;
@@ -401,6 +409,9 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
                        options_.allow_process_env, options_.chaos);
   run.set_observers(options_.observers);
   run.notify([&](RunObserver& o) { o.on_run_start(info, secret_values(spec_)); });
+  if (options_.history != nullptr) {
+    run.set_history(options_.history, history_key(report.spec_name, report.vars));
+  }
   for (auto* r : reporters) r->begin(info);
 
   std::vector<StageRun> runs(spec_.stages.size());
@@ -421,22 +432,55 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
     }
   };
 
-  // Waves: every stage whose dependencies are done runs in this wave, its checks in parallel.
-  std::size_t done_count = 0;
-  while (done_count < runs.size()) {
-    struct Task {
-      std::size_t stage;
-      std::size_t check;
-      std::size_t slot;
+  // Runs `tasks` on `jobs` threads; each writes only its own slot.
+  struct Task {
+    std::size_t stage;
+    std::size_t check;
+    std::size_t slot;
+  };
+  auto run_tasks = [&](const std::vector<Task>& tasks) {
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+      for (std::size_t k = next++; k < tasks.size(); k = next++) {
+        const Task& t = tasks[k];
+        const Stage& st = spec_.stages[t.stage];
+        const StageCheck& sc = st.checks[t.check];
+        run.notify([&](RunObserver& o) { o.on_check_start(st.id, sc.id, sc.type); });
+        CheckResult& r = runs[t.stage].checks[t.slot];
+        r = run_one(run, st, sc);
+        run.notify([&](RunObserver& o) { o.on_check_finish(r); });
+      }
     };
+    std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());
+    if (nthreads <= 1) {
+      worker();
+    } else {
+      std::vector<std::jthread> threads;
+      threads.reserve(nthreads);
+      for (std::size_t t = 0; t < nthreads; ++t) threads.emplace_back(worker);
+    }
+  };
+  auto stage_duration = [](const StageRun& sr, double decided_ms) {
+    double total = decided_ms;
+    for (const auto& c : sr.checks) total += c.duration_ms;
+    return total;
+  };
+
+  // Waves: every stage whose dependencies are finished runs in this wave, its checks in
+  // parallel. Drift checks wait for the final phase, after every other check of the run: they
+  // measure other checks' results. Their stage is finished for its dependents (which are decided
+  // on its other rows) but done, and emitted, only after them.
+  std::size_t finished_count = 0;
+  std::vector<double> decided_ms(runs.size(), 0.0);
+  while (finished_count < runs.size()) {
     std::vector<Task> tasks;
     std::vector<std::size_t> preludes;
     std::vector<std::size_t> wave;
     for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
-      if (runs[i].done) continue;
+      if (runs[i].finished) continue;
       const Stage& st = spec_.stages[i];
       bool ready = std::all_of(st.depends_on.begin(), st.depends_on.end(),
-                               [&](const std::string& d) { return by_id.at(d)->done; });
+                               [&](const std::string& d) { return by_id.at(d)->finished; });
       if (ready) wave.push_back(i);
     }
     if (wave.empty()) break;  // impossible: cycles are rejected at load
@@ -481,6 +525,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         CheckResult r = base_result(st, st.checks[c]);
         if (!go) {
           not_run(r);
+        } else if (!st.checks[c].measures.empty()) {
+          sr.deferred.push_back(sr.check_base + c);
         } else {
           tasks.push_back({i, c, sr.check_base + c});
         }
@@ -510,27 +556,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         threads.emplace_back([&, i] { run_prelude(run, spec_.stages[i], runs[i], writable_); });
       }
     }
-    // Run this wave's checks on `jobs` threads; each writes only its own slot.
-    std::atomic<std::size_t> next{0};
-    auto worker = [&] {
-      for (std::size_t k = next++; k < tasks.size(); k = next++) {
-        const Task& t = tasks[k];
-        const Stage& st = spec_.stages[t.stage];
-        const StageCheck& sc = st.checks[t.check];
-        run.notify([&](RunObserver& o) { o.on_check_start(st.id, sc.id, sc.type); });
-        CheckResult& r = runs[t.stage].checks[t.slot];
-        r = run_one(run, st, sc);
-        run.notify([&](RunObserver& o) { o.on_check_finish(r); });
-      }
-    };
-    std::size_t nthreads = std::min<std::size_t>(jobs, tasks.size());
-    if (nthreads <= 1) {
-      worker();
-    } else {
-      std::vector<std::jthread> threads;
-      threads.reserve(nthreads);
-      for (std::size_t t = 0; t < nthreads; ++t) threads.emplace_back(worker);
-    }
+    run_tasks(tasks);
     for (std::size_t i : wave) {
       StageRun& sr = runs[i];
       // Observers: the rows no worker reported (skip_if, trigger, wait, snapshots; all of a
@@ -540,18 +566,49 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         run.notify([&](RunObserver& o) { o.on_check_finish(sr.checks[k]); });
       }
       if (sr.result.status != Status::blocked && sr.result.status != Status::skipped) {
-        sr.result.status = stage_status(sr.checks);
-        if (sr.result.status == Status::skipped) sr.result.reason = "every check was skipped";
+        sr.result.status = stage_status(sr.checks, sr.deferred);
+        if (sr.result.status == Status::skipped) {
+          if (sr.deferred.empty()) {
+            sr.result.reason = "every check was skipped";
+          } else {
+            sr.result.status = Status::pass;  // for now: only its drift checks are to come
+          }
+        }
       }
-      double total = sr.result.duration_ms;
-      for (const auto& c : sr.checks) total += c.duration_ms;
-      sr.result.duration_ms = total;
-      sr.done = true;
-      ++done_count;
-      run.notify([&](RunObserver& o) { o.on_stage_finish(sr.result); });
+      decided_ms[i] = sr.result.duration_ms;
+      sr.result.duration_ms = stage_duration(sr, decided_ms[i]);
+      for (std::size_t k = 0; k < sr.checks.size(); ++k) {
+        if (std::find(sr.deferred.begin(), sr.deferred.end(), k) == sr.deferred.end()) {
+          run.publish(sr.checks[k]);
+        }
+      }
+      sr.finished = true;
+      sr.done = sr.deferred.empty();
+      ++finished_count;
+      if (sr.done) run.notify([&](RunObserver& o) { o.on_stage_finish(sr.result); });
     }
     emit_ready();
   }
+
+  // The final phase: drift checks, now that every other row of the run is final.
+  std::vector<Task> final_tasks;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    for (std::size_t slot : runs[i].deferred) {
+      final_tasks.push_back({i, slot - runs[i].check_base, slot});
+    }
+  }
+  run_tasks(final_tasks);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    StageRun& sr = runs[i];
+    if (sr.done) continue;
+    sr.result.status = stage_status(sr.checks);
+    sr.result.reason = sr.result.status == Status::skipped ? "every check was skipped" : "";
+    sr.result.duration_ms = stage_duration(sr, decided_ms[i]);
+    for (std::size_t slot : sr.deferred) run.publish(sr.checks[slot]);
+    sr.done = true;
+    run.notify([&](RunObserver& o) { o.on_stage_finish(sr.result); });
+  }
+  emit_ready();
 
   for (auto& sr : runs) {
     report.stages.push_back(sr.result);

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "drift_check.hpp"
 #include "stagecheck/spec.hpp"
 #include "stagecheck/store.hpp"
 #include "text_util.hpp"
@@ -790,6 +791,7 @@ class Loader {
       std::vector<std::string> chain;
       if (!visit(s, chain)) break;
     }
+    check_drift_refs();
   }
 
   void load_skip_if(Stage& stage, const YAML::Node& node, const std::string& where) {
@@ -941,9 +943,44 @@ class Loader {
       convert_param(ps, value, config, where);
     }
     if (errors_.size() != errors_before) return;
+    if (*type == kDriftCheckType && forced_id) {
+      error(node["type"], fmt::format("{}: a drift check cannot be a snapshot's probe (it runs "
+                                      "after every other check); put it in 'checks:'",
+                                      where));
+      return;
+    }
     add_check(stage, *entry, config, description);
     if (!stage.checks.empty() && stage.checks.back().id == full_id) {
       stage.checks.back().failure_code = failure_code;
+      if (*type == kDriftCheckType) {
+        stage.checks.back().measures = config.get_string("metric");
+        drift_refs_.push_back({full_id, config.get_string("metric"), config.mark("metric")});
+      }
+    }
+  }
+
+  // Every drift check's `metric` names a check of the spec that is not itself a drift check.
+  void check_drift_refs() {
+    std::map<std::string, std::string, std::less<>> types;  // id -> type
+    for (const auto& st : spec_.stages) {
+      for (const auto& c : st.checks) types[c.id] = c.type;
+      for (const auto& snap : st.snapshots) types[snap.id] = "snapshot";
+    }
+    for (const auto& ref : drift_refs_) {
+      auto it = types.find(ref.metric);
+      if (it == types.end()) {
+        std::vector<std::string> ids;
+        for (const auto& [id, type] : types) {
+          if (type != kDriftCheckType) ids.push_back(id);
+        }
+        error_at(ref.mark, fmt::format("check '{}': metric: names no check of this spec: \"{}\" "
+                                       "(expected \"<stage>.<check>\", one of: {})",
+                                       ref.check, ref.metric, join(ids)));
+      } else if (it->second == kDriftCheckType) {
+        error_at(ref.mark, fmt::format("check '{}': metric: \"{}\" is a drift check; a drift "
+                                       "check measures a check that is not a drift check",
+                                       ref.check, ref.metric));
+      }
     }
   }
 
@@ -1698,6 +1735,12 @@ class Loader {
   const SpecOptions& options_;
   Spec spec_;
   std::vector<std::string> errors_;
+  struct DriftRef {
+    std::string check;   // the drift check's id
+    std::string metric;  // the id it measures
+    SourceMark mark;     // where `metric` was written
+  };
+  std::vector<DriftRef> drift_refs_;
   std::string last_conversion_error_;
 };
 

@@ -118,6 +118,9 @@ CheckContext::~CheckContext() = default;
 std::optional<Error> CheckContext::probe_fault(std::string_view, std::string_view) {
   return std::nullopt;
 }
+const CheckResult* CheckContext::result_of(std::string_view) const { return nullptr; }
+const History* CheckContext::history() const { return nullptr; }
+std::string CheckContext::history_key() const { return {}; }
 Reporter::~Reporter() = default;
 
 }  // namespace stagecheck

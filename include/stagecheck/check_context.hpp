@@ -11,6 +11,7 @@
 
 #include "stagecheck/artifact.hpp"
 #include "stagecheck/artifact_ref.hpp"
+#include "stagecheck/check_result.hpp"
 #include "stagecheck/condition.hpp"
 #include "stagecheck/export.hpp"
 #include "stagecheck/path_template.hpp"
@@ -18,6 +19,8 @@
 #include "stagecheck/store.hpp"
 
 namespace stagecheck {
+
+class History;
 
 /// Services for one evaluation of one check. Loads are cached across the whole run (an
 /// artifact read by ten checks is read and parsed once) and every path resolved through the
@@ -57,6 +60,16 @@ class STAGECHECK_API CheckContext {
   /// transport error (the check could not be evaluated). Retries are already accounted for.
   /// Always empty without `--chaos`.
   virtual std::optional<Error> probe_fault(std::string_view service, std::string_view target);
+  /// The final result of another check of this run ("<stage>.<check>"), or nullptr when there
+  /// is no such check or its result is not final yet. Results become final stage by stage; a
+  /// `drift` check, which runs after every other check of the run, sees them all. The pointer
+  /// stays valid for the rest of this check's run().
+  virtual const CheckResult* result_of(std::string_view check_id) const;
+  /// The run's history (RunOptions::history, `--history URL`), or nullptr without one.
+  virtual const History* history() const;
+  /// This run's key in the history: history_key(spec name, redacted vars). Empty without a
+  /// history.
+  virtual std::string history_key() const;
 };
 
 }  // namespace stagecheck

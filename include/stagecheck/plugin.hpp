@@ -26,8 +26,11 @@
 #include "stagecheck/check_info.hpp"
 #include "stagecheck/export.hpp"
 
-/// Bumped whenever StagecheckPluginInfo or the meaning of its fields changes.
-#define STAGECHECK_PLUGIN_ABI_VERSION 2u
+/// Bumped whenever StagecheckPluginInfo or the meaning of its fields changes, or a class a
+/// plugin calls into gains a virtual (2: CheckContext::probe_fault; 3: CheckContext::result_of,
+/// history and history_key): a plugin built against the newer header would otherwise call past
+/// the end of an older library's vtable.
+#define STAGECHECK_PLUGIN_ABI_VERSION 3u
 /// The entry point's name carries the ABI version too.
 #define STAGECHECK_PLUGIN_ENTRY_NAME "stagecheck_plugin_v1"
 

@@ -36,6 +36,9 @@ struct StageCheck {
   std::string failure_code;  ///< The spec's `failure_code`: the result's code when it fails.
   SourceMark mark;
   std::shared_ptr<const Check> check;
+  /// A `drift` check: the id of the check whose result it measures. The runner evaluates such
+  /// checks after every other check of the run. Empty for every other check.
+  std::string measures;
 };
 
 /// A stage of the spec. Immutable once loaded.

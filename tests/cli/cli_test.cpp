@@ -175,11 +175,14 @@ TEST_F(CliTest, ListChecks) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("marker  [artifacts]  from built-in"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("json  [artifacts]  from built-in"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drift  [history]  from built-in"), std::string::npos) << r.out;
   DriverRun j = run("list-checks --json --no-default-plugins");
   auto list = nlohmann::json::parse(j.out);
-  ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(list[0]["type"], "json");
-  EXPECT_EQ(list[0]["params"][0]["name"], "artifact");
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0]["type"], "drift");
+  EXPECT_EQ(list[0]["params"][0]["name"], "metric");
+  EXPECT_EQ(list[1]["type"], "json");
+  EXPECT_EQ(list[1]["params"][0]["name"], "artifact");
 }
 
 TEST_F(CliTest, MissingArtifactIsExit1WithReport) {
@@ -252,4 +255,41 @@ TEST_F(CliTest, QuietPrintsOnlyProblems) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out.find("PASS "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("FAIL"), std::string::npos);
+}
+
+// `stagecheck validate` accepts a drift spec (and the example) and refuses a broken one with
+// exit 2 and file:line:column.
+TEST_F(CliTest, ValidateDriftSpecs) {
+  const std::string head =
+      "version: 1\nname: v\nstages:\n  - id: q\n    checks:\n"
+      "      - {id: gate, type: json, artifact: r.json, conditions: ['pass_rate >= 0']}\n";
+  write("good.yaml", head +
+                         "      - {id: d, type: drift, metric: q.gate, value: '/pass_rate >= "
+                         "0', max_rel_change: 0.1}\n");
+  write("bad.yaml", head + "      - {id: d, type: drift, metric: q.gaet, max_rel_change: 0.1}\n");
+  write("nobound.yaml", head + "      - {id: d, type: drift, metric: q.gate}\n");
+  DriverRun good = run(fmt::format("validate '{}'", (dir_ / "good.yaml").string()));
+  EXPECT_EQ(good.code, 0) << good.out << good.err;
+  DriverRun example =
+      run(fmt::format("validate '{}/examples/drift/spec.yaml' --var scene_id=k", kSource));
+  EXPECT_EQ(example.code, 0) << example.out << example.err;
+  DriverRun bad = run(fmt::format("validate '{}'", (dir_ / "bad.yaml").string()));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE((bad.out + bad.err)
+                .find("bad.yaml:7:38: check 'q.d': metric: names no check of this "
+                      "spec: \"q.gaet\""),
+            std::string::npos)
+      << bad.out << bad.err;
+  DriverRun nobound = run(fmt::format("validate '{}'", (dir_ / "nobound.yaml").string()));
+  EXPECT_EQ(nobound.code, 2);
+  EXPECT_NE((nobound.out + nobound.err).find("needs at least one bound"), std::string::npos)
+      << nobound.out << nobound.err;
+}
+
+// Without --history a drift check cannot be evaluated: exit 3, and the message says what to do.
+TEST_F(CliTest, DriftWithoutHistoryIsExit3) {
+  DriverRun r = run(fmt::format(
+      "run '{}/examples/drift/spec.yaml' --root '{}' --var scene_id=kitchen_001", kSource, kGood));
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("pass --history URL"), std::string::npos) << r.out;
 }

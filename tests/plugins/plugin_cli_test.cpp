@@ -61,7 +61,7 @@ std::string expected_message(const std::string& name) {
   if (name == "wrong_abi") {
     return "plugin '" + file +
            "' was built for plugin ABI version 999, but this stagecheck has ABI "
-           "version 2; rebuild the plugin";
+           "version 3; rebuild the plugin";
   }
   if (name == "wrong_tag") {
     return "plugin '" + file +
@@ -312,8 +312,8 @@ TEST_F(PluginCliTest, GoodPluginListedAsJson) {
   ASSERT_TRUE(list.is_array());
   std::vector<std::string> types;
   for (const auto& e : list) types.push_back(e["type"].get<std::string>());
-  EXPECT_EQ(types, (std::vector<std::string>{"json", "marker", "nonempty_file"}));
-  const auto& entry = list[2];
+  EXPECT_EQ(types, (std::vector<std::string>{"drift", "json", "marker", "nonempty_file"}));
+  const auto& entry = list[3];
   EXPECT_EQ(entry["source"], "plugin good 1.0.0 (" + case_file("good") + ")");
   EXPECT_EQ(entry["category"], "files");
   EXPECT_EQ(entry["params"][0]["name"], "path");
@@ -375,7 +375,8 @@ TEST_F(PluginCliTest, RepeatedPluginDirLoadsEveryFolder) {
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> types;
   for (const auto& e : nlohmann::json::parse(r.out)) types.push_back(e["type"].get<std::string>());
-  EXPECT_EQ(types, (std::vector<std::string>{"json", "marker", "nonempty_file", "throws_on_run"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"drift", "json", "marker", "nonempty_file",
+                                             "throws_on_run"}));
 }
 
 // ---- a plugin check that throws ------------------------------------------------------------

@@ -82,7 +82,7 @@ class PluginLoaderTest : public ::testing::Test {
     auto ok = stagecheck::register_builtin_checks(registry_);
     ASSERT_TRUE(ok) << ok.error().message;
     builtin_types_ = type_names(registry_);
-    ASSERT_EQ(builtin_types_, (std::vector<std::string>{"json", "marker"}));
+    ASSERT_EQ(builtin_types_, (std::vector<std::string>{"drift", "json", "marker"}));
   }
 
   void TearDown() override {
@@ -155,7 +155,7 @@ TEST_F(PluginLoaderTest, ThrowingEntryPointIsRefused) {
 TEST_F(PluginLoaderTest, WrongAbiVersionIsRefusedBeforeRegistering) {
   expect_refused("wrong_abi", "plugin '" + case_file("wrong_abi") +
                                   "' was built for plugin ABI version 999, but this stagecheck has "
-                                  "ABI version 2; rebuild the plugin");
+                                  "ABI version 3; rebuild the plugin");
   EXPECT_EQ(registry_.find("wrong_abi_check"), nullptr);
 }
 
@@ -382,7 +382,8 @@ TEST_F(PluginLoaderTest, GoodPluginRegistersWithProvenance) {
   EXPECT_EQ(plugin.name, "good");
   EXPECT_EQ(plugin.version, "1.0.0");
   EXPECT_EQ(plugin.checks, (std::vector<std::string>{"nonempty_file"}));
-  EXPECT_EQ(type_names(registry_), (std::vector<std::string>{"json", "marker", "nonempty_file"}));
+  EXPECT_EQ(type_names(registry_),
+            (std::vector<std::string>{"drift", "json", "marker", "nonempty_file"}));
   const Registry::Entry* entry = registry_.find("nonempty_file");
   ASSERT_NE(entry, nullptr);
   EXPECT_EQ(entry->source, "plugin good 1.0.0 (" + case_file("good") + ")");
@@ -406,8 +407,8 @@ TEST_F(PluginLoaderTest, LoadAllLoadsEveryFolderInOrder) {
   ASSERT_EQ(loader_.plugins().size(), 2u);
   EXPECT_EQ(loader_.plugins()[0].name, "good");
   EXPECT_EQ(loader_.plugins()[1].name, "throwing_run");
-  EXPECT_EQ(type_names(registry_),
-            (std::vector<std::string>{"json", "marker", "nonempty_file", "throws_on_run"}));
+  EXPECT_EQ(type_names(registry_), (std::vector<std::string>{"drift", "json", "marker",
+                                                             "nonempty_file", "throws_on_run"}));
 }
 
 TEST_F(PluginLoaderTest, LoadAllStopsAtTheFirstRefusal) {
@@ -477,7 +478,7 @@ TEST_F(PluginLoaderTest, RunSpecReportsPluginRefusal) {
   EXPECT_EQ(out.exit_code, stagecheck::ExitCode::usage);
   EXPECT_EQ(out.error, "plugin '" + case_file("wrong_abi") +
                            "' was built for plugin ABI version 999, but this stagecheck has ABI "
-                           "version 2; rebuild the plugin");
+                           "version 3; rebuild the plugin");
 }
 
 }  // namespace

@@ -188,7 +188,8 @@ stages:
     checks:
       - {id: c, type: quality_gates, path: a}
 )",
-      "spec.yaml:6:23: check 's.c': unknown check type 'quality_gates' (known: json, marker); "
+      "spec.yaml:6:23: check 's.c': unknown check type 'quality_gates' (known: drift, json, "
+      "marker); "
       "is its plugin loaded?");
 }
 
