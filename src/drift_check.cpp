@@ -59,6 +59,7 @@ std::string show(double v) { return fmt::format("{:.4g}", v); }
 // What the value is called in messages: the pointer's last token, or the check's id.
 std::string value_name(const DriftConfig& c) {
   if (c.pointer.empty()) return c.metric;
+  if (c.pointer.front() != '/') return c.pointer;
   std::string last = c.pointer.substr(c.pointer.rfind('/') + 1);
   return last.empty() ? c.pointer : last;
 }
@@ -71,7 +72,31 @@ struct Lookup {
 
 Lookup number_at(const nlohmann::json& doc, const std::string& pointer) {
   const nlohmann::json* v = &doc;
-  if (!pointer.empty()) {
+  if (!pointer.empty() && pointer.front() != '/') {
+    // A field name: the observed key that is exactly it, or the one condition of a `json`
+    // check on it (observed under the condition's text, "FIELD OP OPERAND").
+    if (!doc.is_object()) return {std::nullopt, fmt::format("{} (not an object)", doc.type_name())};
+    const nlohmann::json* hit = nullptr;
+    std::size_t hits = 0;
+    for (const auto& [key, val] : doc.items()) {
+      if (key == pointer) {
+        hit = &val;
+        hits = 1;
+        break;
+      }
+      if (key.size() > pointer.size() && key.compare(0, pointer.size(), pointer) == 0 &&
+          key[pointer.size()] == ' ') {
+        hit = &val;
+        ++hits;
+      }
+    }
+    if (hits == 0) return {std::nullopt, "nothing (no such field)"};
+    if (hits > 1) {
+      return {std::nullopt,
+              fmt::format("{} conditions on this field (name one with a JSON pointer)", hits)};
+    }
+    v = hit;
+  } else if (!pointer.empty()) {
     nlohmann::json::json_pointer ptr(pointer);  // validated by the factory
     if (!doc.contains(ptr)) return {std::nullopt, "nothing (no such field)"};
     v = &doc.at(ptr);
@@ -329,8 +354,10 @@ CheckInfo drift_info() {
        ParamType::string,
        false,
        "",
-       "A JSON pointer into that check's `observed`, e.g. \"/pass_rate\"; \"\" (the default): "
-       "observed itself. The value must be a number.",
+       "Where the number is in that check's `observed`: a JSON pointer, e.g. \"/pass_rate\"; or "
+       "a field name, e.g. \"summary.pass_rate\": the observed key of that name, or the one "
+       "condition of a `json` check on that field (observed under the condition's text); \"\" "
+       "(the default): observed itself.",
        {}},
       {"window", ParamType::integer, false, 10, "Compare with the last N recorded runs.", {}},
       {"min_history",
@@ -387,13 +414,17 @@ Result<std::unique_ptr<Check>> make_drift(const CheckConfig& config) {
         "metric", fmt::format("expected a check id \"<stage>.<check>\", found \"{}\"", c.metric));
   }
   c.pointer = config.get_string("value");
-  try {
-    nlohmann::json::json_pointer ptr(c.pointer);
-    (void)ptr;
-  } catch (const std::exception& e) {
-    return config.error(
-        "value", fmt::format("expected a JSON pointer (\"\" or \"/field/0\"), found \"{}\": {}",
-                             c.pointer, e.what()));
+  // A JSON pointer is parsed here; a field name (see number_at) needs nothing.
+  if (!c.pointer.empty() && c.pointer.front() == '/') {
+    try {
+      nlohmann::json::json_pointer ptr(c.pointer);
+      (void)ptr;
+    } catch (const std::exception& e) {
+      return config.error(
+          "value", fmt::format("expected a JSON pointer (\"/field/0\") or a field name, found "
+                               "\"{}\": {}",
+                               c.pointer, e.what()));
+    }
   }
   const std::int64_t window = config.get_int("window");
   if (window < 1 || window > kMaxWindow) {

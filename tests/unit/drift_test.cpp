@@ -241,7 +241,8 @@ TEST_F(DriftTest, SpecErrorsCarryFileLineColumn) {
        "min_history: expected 1..window (3), found 4"},
       {"        max_rel_change: 0.1\n        baseline: average\n", "baseline"},
       {"        max_rel_change: 0.1\n        direction: down\n", "direction"},
-      {"        max_rel_change: 0.1\n        value: pass_rate\n", "value: expected a JSON pointer"},
+      {"        max_rel_change: 0.1\n        value: \"/pass_rate~2\"\n",
+       "value: expected a JSON pointer"},
   };
   for (const auto& c : cases) {
     auto spec = load(spec_with("{pass_rate: 0.9}", c.params));
@@ -732,4 +733,36 @@ TEST(DriftDocs, ListedWithItsParameters) {
                                              "max_abs_change", "max_rel_change", "max_zscore",
                                              "direction"}));
   EXPECT_TRUE(has(e->info.description, "--history URL"));
+}
+
+// ---- `value` as a field name ----------------------------------------------------------------
+
+TEST_F(DriftTest, FieldNameFindsTheOneConditionOnIt) {
+  // A `json` check observes each condition's value under the condition's text.
+  for (double v : {0.9, 0.91, 0.89}) {
+    history_.add(key(), "quality.gate", Status::pass, {{"summary.score >= 0.5", v}});
+  }
+  const std::string params =
+      "        value: summary.score\n        min_history: 3\n        max_abs_change: 0.05\n"
+      "        direction: decrease\n";
+  Report good = run(spec_with("{\"summary.score >= 0.5\": 0.88}", params));
+  EXPECT_EQ(result(good, "quality.d").status, Status::pass) << result(good, "quality.d").message;
+  Report bad = run(spec_with("{\"summary.score >= 0.5\": 0.7}", params));
+  const CheckResult& d = result(bad, "quality.d");
+  EXPECT_EQ(d.status, Status::fail);
+  EXPECT_TRUE(has(d.message, "summary.score 0.7 dropped")) << d.message;
+}
+
+TEST_F(DriftTest, FieldNameThatIsAmbiguousOrAbsentFails) {
+  plant({0.9, 0.9, 0.9});
+  const std::string params = "        value: pass\n        max_abs_change: 0.05\n";
+  Report two = run(spec_with("{\"pass >= 0.5\": 0.9, \"pass <= 1\": 0.9}", params));
+  EXPECT_EQ(result(two, "quality.d").status, Status::fail);
+  EXPECT_TRUE(has(result(two, "quality.d").message, "2 conditions on this field"))
+      << result(two, "quality.d").message;
+  // "pass_rate" is not the field "pass": a prefix must end at the condition's operator.
+  Report none = run(spec_with("{pass_rate: 0.9}", params));
+  EXPECT_EQ(result(none, "quality.d").status, Status::fail);
+  EXPECT_TRUE(has(result(none, "quality.d").message, "no such field"))
+      << result(none, "quality.d").message;
 }
