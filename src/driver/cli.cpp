@@ -173,29 +173,17 @@ void add_run_options(po::options_description& opts, RunCli& o) {
 
 namespace {
 
-// "0", or a positive count of s, m, h or d: an alert's lifetime.
+// "0", or a duration (see parse_duration): an alert's lifetime.
 Result<std::chrono::seconds> parse_alert_expires(const std::string& text) {
   if (text == "0") return std::chrono::seconds(0);
-  std::size_t pos = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  const std::string unit = pos == 0 ? "" : text.substr(pos);
-  const unsigned long long mult = unit == "s"   ? 1
-                                  : unit == "m" ? 60
-                                  : unit == "h" ? 3600
-                                  : unit == "d" ? 86400
-                                                : 0;
-  if (pos == 0 || mult == 0 || n == 0 || n > 3650ull * 86400 / mult) {
+  auto d = parse_duration(text);
+  if (!d) {
     return make_error(Errc::invalid_argument,
                       fmt::format("--alert-expires expects 0 or a duration like 30m, 24h or 7d "
-                                  "(at most 10 years), found \"{}\"",
+                                  "(at most 100 years), found \"{}\"",
                                   text));
   }
-  return std::chrono::seconds(static_cast<std::int64_t>(n * mult));
+  return d;
 }
 
 // The alert settings of the options (checked by apply_run_options).

@@ -42,6 +42,11 @@ interoperability endpoint, MinIO, ...). Endpoint, region and credentials come fr
 or, as for the AWS CLI, from AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and ~/.aws/credentials (AWS_PROFILE); see 'run --help'.
 
+Watching, remembering, alerting (run, preflight; see 'run --help'): --monitor (live progress
+on stderr), --log-format json (structured logs, the run id on every line), --history URL
+(record the run; the drift check compares with it), --metrics-file / --pushgateway
+(Prometheus metrics), --alertmanager URL / --alert-webhook URL (alert on failure).
+
 Environment: STAGECHECK_HISTORY is the default of --history (run, preflight, history): every
 run is then recorded there.
 
@@ -52,7 +57,9 @@ Exit codes (every verb):
      out-of-root artifacts included); takes precedence over 3
   2  usage, spec or plugin error, found before anything ran
   3  no verdict: nothing failed, but something could not be evaluated (permission denied,
-     store unreachable), nothing was evaluated at all, or the run was interrupted
+     store unreachable), nothing was evaluated at all, or the run was interrupted;
+     also when a passing run's report, metrics, history record or alert could not be
+     delivered
 A report is written for 0, 1 and 3.
 )";
 
