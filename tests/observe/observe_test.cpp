@@ -522,3 +522,35 @@ TEST(RedactSecretsTest, ReplacesEveryOccurrenceLongestFirst) {
   EXPECT_EQ(redact_secrets("nothing", {""}), "nothing");
   EXPECT_EQ(redact_secrets("***", {"*"}), "*********");
 }
+
+// `run --scenes --monitor`: one plain line per finished scene on stderr; stdout stays the batch
+// report alone.
+TEST_F(ObserveTest, MonitorOfABatchPrintsALinePerScene) {
+  write("batch.yaml", R"(version: 1
+name: batch-demo
+vars:
+  scene_id: {type: segment, required: true}
+artifacts:
+  report: "scenes/${scene_id}/report.json"
+stages:
+  - id: quality
+    checks:
+      - id: pass_rate
+        type: json
+        artifact: report
+        conditions: ["pass_rate >= 0.9"]
+)");
+  write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
+  write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
+  DriverRun r = run(fmt::format("run '{}' --root '{}' --scenes all --monitor --format json",
+                                (dir_ / "batch.yaml").string(), (dir_ / "batch").string()));
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  auto report = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(report.is_discarded()) << r.out;
+  EXPECT_NE(r.err.find("scene good_1: PASS (1 checks, 0 fail, 0 error;"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("scene bad_2: FAIL (1 checks, 1 fail, 0 error;"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("2 scenes done)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+}
