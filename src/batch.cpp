@@ -421,11 +421,13 @@ BatchOutcome run_batch(const BatchRequest& request) {
       req.options = request.options;
       req.history = request.history;
       const auto start = std::chrono::steady_clock::now();
-      SceneVerdict v = verdict_from(id, run_spec(req));
+      const RunOutcome outcome = run_spec(req);
+      SceneVerdict v = verdict_from(id, outcome);
       v.duration_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
       std::lock_guard lock(results_mu);
+      if (request.on_scene_report && outcome.report) request.on_scene_report(*outcome.report);
       if (request.on_scene) request.on_scene(v);
       report.scenes.push_back(std::move(v));
     };

@@ -133,6 +133,9 @@ struct BatchRequest {
   std::optional<Shard> shard;  ///< This process's share; none for every scene.
   /// Called once per finished scene, one call at a time, in completion order.
   std::function<void(const SceneVerdict&)> on_scene;
+  /// Called with each scene's whole report when the scene ran, just before its on_scene, one
+  /// call at a time (e.g. to alert on a failing scene).
+  std::function<void(const Report&)> on_scene_report;
   /// Records each scene's run (see RunRequest::history); a scene that cannot be recorded has
   /// no verdict unless it failed. Must outlive the call.
   History* history = nullptr;

@@ -150,7 +150,7 @@ void add_run_options(po::options_description& opts, RunCli& o) {
     ("metrics-file", po::value(&o.metrics_file), "write the run's metrics in Prometheus text format to this file (atomically; for node_exporter's textfile collector)")
     ("pushgateway", po::value(&o.pushgateway), "push the run's metrics to this Pushgateway URL (job=stagecheck, spec=NAME)")
     ("metrics-label", po::value(&o.metrics_labels)->composing(), "NAME=VALUE added to every metric and to the Pushgateway grouping key (repeatable)")
-    ("alertmanager", po::value(&o.alertmanager), "on a failing run, post an alert to this Alertmanager (POST URL/api/v2/alerts); a passing run resolves it")
+    ("alertmanager", po::value(&o.alertmanager), "on a failing run, post an alert to this Alertmanager (POST URL/api/v2/alerts); a passing run resolves it; with --scenes, per scene")
     ("alert-webhook", po::value(&o.alert_webhook), "on a failing run, POST the alert as JSON to this URL")
     ("alert-on", po::value(&o.alert_on), "which verdicts alert: fail (exit 1, the default), no_verdict (exit 3) or both")
     ("alert-label", po::value(&o.alert_labels)->composing(), "NAME=VALUE added to the alert's labels (repeatable)")
@@ -251,6 +251,8 @@ std::string check_alert_options(const RunCli& o, const po::variables_map& vm) {
   return {};
 }
 
+}  // namespace
+
 // Posts (or, with --alert-dry-run, prints) the alerts `report` calls for; returns the exit
 // code: a failed delivery makes it 3 unless the run already failed.
 int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes) {
@@ -297,8 +299,6 @@ int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& n
   }
   return code;
 }
-
-}  // namespace
 
 // Parses `args` with `opts` plus one hidden positional; returns an exit code to stop with.
 std::optional<int> parse_args(const std::vector<std::string>& args,

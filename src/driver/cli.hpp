@@ -124,6 +124,9 @@ int nothing_ran(const std::string& error, Errc code, ExitCode exit_code);
 /// writes the reports; returns the exit code.
 /// `ro`: the run's options, given their run id (new_run_id() unless set) and observers (the
 /// --monitor display, the --log-* event log) before `go` runs.
+/// Posts (or, with --alert-dry-run, prints) the alerts `report` calls for; returns `code`, made
+/// 3 (unless it is 1) when an alert cannot be delivered.
+int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes);
 int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
             const std::function<RunOutcome(std::vector<Reporter*>)>& go);
 

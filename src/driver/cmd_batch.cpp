@@ -97,12 +97,6 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   if (single.iterations > 1 || single.chaos) {
     return usage_error("--scenes cannot be combined with --iterations or --chaos (yet)", kVerb);
   }
-  if (o.alerting()) {
-    return usage_error(
-        "--scenes sends no alerts (yet): run each scene on its own with --alertmanager or "
-        "--alert-webhook, or alert on the batch's exit code",
-        kVerb);
-  }
   if (!o.junit.empty())
     return usage_error("--scenes writes no JUnit report (yet): use --report-json", kVerb);
   auto selection = parse_scene_selection(vm["scenes"].as<std::string>());
@@ -158,12 +152,21 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
     if (!text || (quiet && v.exit_code == ExitCode::pass)) return;
     std::cout << scene_line(v) << std::flush;
   };
+  // Alerts: one per failing scene (and resolutions for passing ones), as a single run sends.
+  bool alert_undelivered = false;
+  if (o.alerting()) {
+    req.on_scene_report = [&](const Report& r) {
+      std::ostream& notes = text ? std::cout : std::cerr;
+      if (send_alerts(o, r, 0, notes) != 0) alert_undelivered = true;
+    };
+  }
   install_signal_handlers();
   BatchOutcome outcome = run_batch(req);
   restore_signal_handlers();
   if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
   int code = finish(*outcome.report, o.format, o.report_json, store_options(o));
   if (!apply_history_retention(o) && code == 0) code = static_cast<int>(ExitCode::no_verdict);
+  if (alert_undelivered && code == 0) code = static_cast<int>(ExitCode::no_verdict);
   return code;
 }
 

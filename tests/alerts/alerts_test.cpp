@@ -407,12 +407,35 @@ TEST_F(AlertDriver, BadAlertOptionsAreUsageErrors) {
     EXPECT_FALSE(fs::exists(dir_ / "r.json")) << extra;  // nothing ran
   }
   EXPECT_EQ(alerts_of("bad_1").size(), 0u);
-  // Batch runs refuse alerts (one alert per scene is not implemented).
-  st::DriverRun r = st::run_driver(fmt::format("run {} --root {} --scenes all --alertmanager {}",
-                                               q((dir_ / "spec.yaml").string()),
-                                               q((dir_ / "root").string()), q(am_->url())));
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_NE(r.err.find("--scenes sends no alerts"), std::string::npos) << r.err;
+}
+
+// A batch alerts per scene: the failing scene fires, the passing one does not, each with its own
+// scene label and run id; a later batch where it passes resolves it.
+TEST_F(AlertDriver, BatchAlertsPerFailingSceneAndResolves) {
+  scene("batch_bad", 0.5);
+  scene("batch_good", 0.95);
+  const fs::path report = dir_ / "batch.json";
+  auto batch = [&] {
+    return st::run_driver(fmt::format(
+        "run {} --root {} --scenes batch_bad,batch_good --alertmanager {} --report-json {}",
+        q((dir_ / "spec.yaml").string()), q((dir_ / "root").string()), q(am_->url()),
+        q(report.string())));
+  };
+  st::DriverRun r = batch();
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  json a = wait_alerts("batch_bad", 1);
+  ASSERT_EQ(a.size(), 1u) << a.dump(2);
+  EXPECT_EQ(a[0]["labels"]["alertname"], "StagecheckRunFailed");
+  EXPECT_EQ(a[0]["labels"]["spec"], "alert-demo");
+  EXPECT_EQ(a[0]["annotations"]["failures"], "quality.pass_rate");
+  EXPECT_EQ(a[0]["annotations"]["report"], fs::absolute(report).string());
+  EXPECT_EQ(a[0]["annotations"]["run_id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(alerts_of("batch_good").size(), 0u);
+
+  scene("batch_bad", 0.97);
+  r = batch();
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(wait_alerts("batch_bad", 0).size(), 0u);
 }
 
 // ---- the plain webhook -----------------------------------------------------------------------
