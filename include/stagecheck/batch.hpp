@@ -60,7 +60,7 @@ struct SceneSelection {
 STAGECHECK_API Result<SceneSelection> parse_scene_selection(std::string_view text);
 
 /// One scene's outcome in a batch.
-struct SceneVerdict {
+struct STAGECHECK_API SceneVerdict {
   std::string scene_id;
   ExitCode exit_code = ExitCode::no_verdict;  ///< pass, fail or no_verdict.
   Summary summary;                            ///< The scene's check counts.

@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "cli.hpp"
+#include "event_log.hpp"
 
 #include "stagecheck/batch.hpp"
 #include "stagecheck/local_store.hpp"
@@ -132,14 +133,36 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
                                                      req.shard->count, req.shard->source)
                                        : "");
   }
+  // Logs: the batch's own events under the batch's id; each scene's under its run id, with the
+  // batch's as batch_id.
+  std::unique_ptr<EventLog> log;
   if (logging_wanted(vm)) {
-    return usage_error("--log-format, --log-level and --log-file are not supported with --scenes",
-                       kVerb);
+    auto opened = EventLog::open({o.log_format, o.log_level, o.log_file}, new_run_id());
+    if (!opened) return usage_error(opened.error().message, kVerb);
+    log = std::move(*opened);
+    log->set_batch(true);
+    req.options.observers.push_back(log.get());
+    log->event(LogLevel::info, "batch_start",
+               {{"spec", req.spec_file.string()},
+                {"root", o.root},
+                {"scenes", req.scenes.text},
+                {"shard", req.shard ? fmt::format("{}/{}", req.shard->index, req.shard->count)
+                                    : std::string()}});
   }
   // --monitor: a line per finished scene on stderr (scenes finish one call at a time).
   const auto started = std::chrono::steady_clock::now();
   std::size_t scenes_done = 0;
   req.on_scene = [&](const SceneVerdict& v) {
+    if (log) {
+      log->event(v.exit_code == ExitCode::pass ? LogLevel::info : LogLevel::error, "scene_end",
+                 {{"scene", v.scene_id},
+                  {"status", std::string(v.verdict())},
+                  {"exit_code", static_cast<int>(v.exit_code)},
+                  {"total", v.summary.total},
+                  {"fail", v.summary.fail},
+                  {"error", v.summary.error},
+                  {"message", v.error}});
+    }
     if (o.monitor) {
       ++scenes_done;
       std::cerr << fmt::format(
@@ -163,10 +186,19 @@ int run_batch_cli(const RunCli& o, const po::variables_map& vm, const RunRequest
   install_signal_handlers();
   BatchOutcome outcome = run_batch(req);
   restore_signal_handlers();
-  if (!outcome.report) return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
+  if (!outcome.report) {
+    if (log) log->event(LogLevel::error, "error", {{"message", outcome.error}});
+    return nothing_ran(outcome.error, outcome.error_code, outcome.exit_code);
+  }
   int code = finish(*outcome.report, o.format, o.report_json, store_options(o));
   if (!apply_history_retention(o) && code == 0) code = static_cast<int>(ExitCode::no_verdict);
   if (alert_undelivered && code == 0) code = static_cast<int>(ExitCode::no_verdict);
+  if (log) {
+    log->event(code == 0 ? LogLevel::info : LogLevel::error, "batch_end",
+               {{"status", std::string(outcome.report->verdict())},
+                {"exit_code", code},
+                {"scenes", outcome.report->scenes.size()}});
+  }
   return code;
 }
 

@@ -16,6 +16,12 @@
 #include "stagecheck/status.hpp"
 
 namespace stagecheck::driver {
+
+namespace {
+// The run this thread is running, from on_run_start to on_run_finish: a batch runs its scenes
+// on their own threads (each scene's checks on its thread), each with its own run id.
+thread_local std::string t_run_id;
+}  // namespace
 namespace {
 
 std::string now_rfc3339_ms() {
@@ -147,10 +153,12 @@ std::string EventLog::scrub(std::string text) const {
 void EventLog::event(LogLevel level, std::string_view name, nlohmann::ordered_json fields) {
   if (!enabled(level)) return;
   std::lock_guard lock(mutex_);
+  const std::string& run_id = t_run_id.empty() ? run_id_ : t_run_id;
   nlohmann::ordered_json line = {{"ts", now_rfc3339_ms()},
                                  {"level", level_name(level)},
-                                 {"run_id", run_id_},
+                                 {"run_id", run_id},
                                  {"event", std::string(name)}};
+  if (batch_) line["batch_id"] = run_id_;
   for (auto& [key, value] : fields.items()) {
     if (value.is_string()) value = scrub(value.get<std::string>());
     line[key] = std::move(value);
@@ -160,7 +168,7 @@ void EventLog::event(LogLevel level, std::string_view name, nlohmann::ordered_js
     text = line.dump(-1, ' ', false, kDump);
   } else {
     text = fmt::format("{} {:<5} run_id={} event={}", line["ts"].get<std::string>(),
-                       level_name(level), run_id_, name);
+                       level_name(level), run_id, name);
     for (const auto& [key, value] : line.items()) {
       if (key == "ts" || key == "level" || key == "run_id" || key == "event") continue;
       text += fmt::format(" {}={}", key, text_value(value));
@@ -172,6 +180,7 @@ void EventLog::event(LogLevel level, std::string_view name, nlohmann::ordered_js
 
 void EventLog::on_run_start(const RunInfo& info, const std::vector<std::string>& secret_values) {
   add_secrets(secret_values);
+  t_run_id = info.run_id;
   event(LogLevel::info, "run_start",
         {{"spec", info.spec_name},
          {"spec_source", info.spec_source},
@@ -238,6 +247,7 @@ void EventLog::on_run_finish(const Report& report) {
          {"error", s.error},
          {"skipped", s.skipped},
          {"blocked", s.blocked}});
+  t_run_id.clear();
 }
 
 }  // namespace stagecheck::driver

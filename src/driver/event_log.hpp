@@ -44,6 +44,9 @@ class EventLog final : public RunObserver {
 
   /// Writes one event: `fields` (an object) after ts, level, run_id and event.
   void event(LogLevel level, std::string_view name, nlohmann::ordered_json fields);
+  /// A batch: `run_id` (of open()) is the batch's id; each scene's events carry the scene's
+  /// own run id and, as `batch_id`, the batch's.
+  void set_batch(bool batch) { batch_ = batch; }
   /// Values that must never appear in a line (added to those of on_run_start).
   void add_secrets(const std::vector<std::string>& values);
 
@@ -66,6 +69,7 @@ class EventLog final : public RunObserver {
   bool json_;
   LogLevel level_;
   std::string run_id_;
+  bool batch_ = false;
   mutable std::mutex mutex_;
   std::vector<std::string> secrets_;  // raw values and their JSON-escaped forms
 };

@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -526,6 +528,39 @@ TEST(RedactSecretsTest, ReplacesEveryOccurrenceLongestFirst) {
 // `run --scenes --monitor`: one plain line per finished scene on stderr; stdout stays the batch
 // report alone.
 TEST_F(ObserveTest, MonitorOfABatchPrintsALinePerScene) {
+  write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
+  write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
+  write("batch.yaml", R"(version: 1
+name: batch-demo
+vars:
+  scene_id: {type: segment, required: true}
+artifacts:
+  report: "scenes/${scene_id}/report.json"
+stages:
+  - id: quality
+    checks:
+      - id: pass_rate
+        type: json
+        artifact: report
+        conditions: ["pass_rate >= 0.9"]
+)");
+  DriverRun r = run(fmt::format("run '{}' --root '{}' --scenes all --monitor --format json",
+                                (dir_ / "batch.yaml").string(), (dir_ / "batch").string()));
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  auto report = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(report.is_discarded()) << r.out;
+  EXPECT_NE(r.err.find("scene good_1: PASS (1 checks, 0 fail, 0 error;"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("scene bad_2: FAIL (1 checks, 1 fail, 0 error;"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("2 scenes done)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+}
+
+// `run --scenes --log-format json`: each scene's events carry the scene's own run id and the
+// batch's id as batch_id; the batch's own events (batch_start, scene_end, batch_end) carry the
+// batch's id as run_id.
+TEST_F(ObserveTest, BatchLogsGiveEachSceneItsRunIdAndTheBatchId) {
   write("batch.yaml", R"(version: 1
 name: batch-demo
 vars:
@@ -542,15 +577,47 @@ stages:
 )");
   write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
   write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
-  DriverRun r = run(fmt::format("run '{}' --root '{}' --scenes all --monitor --format json",
-                                (dir_ / "batch.yaml").string(), (dir_ / "batch").string()));
+  const fs::path log = dir_ / "batch.log";
+  DriverRun r = run(
+      fmt::format("run '{}' --root '{}' --scenes all --jobs 2 --log-format json --log-level debug "
+                  "--log-file '{}' --report-json '{}'",
+                  (dir_ / "batch.yaml").string(), (dir_ / "batch").string(), log.string(),
+                  (dir_ / "batch.json").string()));
   ASSERT_EQ(r.code, 1) << r.out << r.err;
-  auto report = nlohmann::json::parse(r.out, nullptr, false);
-  EXPECT_FALSE(report.is_discarded()) << r.out;
-  EXPECT_NE(r.err.find("scene good_1: PASS (1 checks, 0 fail, 0 error;"), std::string::npos)
-      << r.err;
-  EXPECT_NE(r.err.find("scene bad_2: FAIL (1 checks, 1 fail, 0 error;"), std::string::npos)
-      << r.err;
-  EXPECT_NE(r.err.find("2 scenes done)"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+  std::istringstream lines(slurp(log));
+  std::string line, batch_id;
+  std::map<std::string, std::vector<std::string>> events_of;  // run id -> events
+  std::map<std::string, std::string> scene_of_run;            // run id -> its check's scene
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    ASSERT_TRUE(j.contains("batch_id")) << line;
+    if (batch_id.empty()) batch_id = j["batch_id"];
+    EXPECT_EQ(j["batch_id"], batch_id) << line;
+    events_of[j["run_id"]].push_back(j["event"]);
+    if (j["event"] == "artifact_read") {
+      const std::string path = j["path"];  // scenes/ID/report.json
+      scene_of_run[j["run_id"]] = path.substr(7, path.find('/', 7) - 7);
+    }
+  }
+  ASSERT_GT(n, 0u);
+  // The batch's own events, under its id.
+  const auto& batch = events_of[batch_id];
+  EXPECT_EQ(batch.front(), "batch_start");
+  EXPECT_EQ(batch.back(), "batch_end");
+  EXPECT_EQ(std::count(batch.begin(), batch.end(), "scene_end"), 2);
+  // Two scene runs, each with its own id, start to end, each reading only its own scene.
+  EXPECT_EQ(events_of.size(), 3u);
+  std::set<std::string> scenes;
+  for (const auto& [id, events] : events_of) {
+    if (id == batch_id) continue;
+    EXPECT_EQ(id.size(), 32u);
+    EXPECT_EQ(events.front(), "run_start") << id;
+    EXPECT_EQ(events.back(), "run_end") << id;
+    EXPECT_EQ(std::count(events.begin(), events.end(), "check_end"), 1) << id;
+    scenes.insert(scene_of_run[id]);
+  }
+  EXPECT_EQ(scenes, (std::set<std::string>{"good_1", "bad_2"}));
 }
