@@ -66,17 +66,6 @@ nlohmann::json counts_json(const Summary& s) {
           {"skipped", s.skipped}, {"blocked", s.blocked}, {"error", s.error}};
 }
 
-bool valid_label_name(const std::string& name) {
-  if (name.empty() || name.rfind("__", 0) == 0) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Labels without alertname and severity: what identifies the run's alert (spec, scene, user).
 std::map<std::string, std::string> identity_labels(const Report& report,
                                                    const AlertOptions& options) {
@@ -272,7 +261,7 @@ Result<void> check_alert_url(std::string_view url, std::string_view option, bool
 
 Result<void> check_alert_labels(const std::map<std::string, std::string>& labels) {
   for (const auto& [name, value] : labels) {
-    if (!valid_label_name(name)) {
+    if (!detail::valid_label_name(name)) {
       return make_error(Errc::invalid_argument,
                         fmt::format("--alert-label: expected a label name [a-zA-Z_][a-zA-Z0-9_]* "
                                     "not starting with __, found \"{}\"",

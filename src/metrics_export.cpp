@@ -1,4 +1,5 @@
 #include "stagecheck/metrics_export.hpp"
+#include "text_util.hpp"
 
 #include <cmath>
 #include <mutex>
@@ -9,17 +10,6 @@
 namespace stagecheck {
 
 namespace {
-
-bool valid_label_name(const std::string& name) {
-  if (name.empty() || name.rfind("__", 0) == 0) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::string escape(std::string_view v) {
   std::string out;
@@ -95,8 +85,8 @@ Result<std::string> report_to_metrics(const Report& report,
                                       const std::map<std::string, std::string>& labels) {
   std::string base = fmt::format("spec=\"{}\"", escape(report.spec_name));
   for (const auto& [k, v] : labels) {
-    if (!valid_label_name(k) || k == "spec" || k == "stage" || k == "check" || k == "status" ||
-        k == "type" || k == "field") {
+    if (!detail::valid_label_name(k) || k == "spec" || k == "stage" || k == "check" ||
+        k == "status" || k == "type" || k == "field") {
       return make_error(Errc::invalid_argument,
                         fmt::format("metrics label '{}': expected a name [a-zA-Z_][a-zA-Z0-9_]* "
                                     "not starting with __ and not one of spec, stage, check, "

@@ -67,4 +67,15 @@ std::uint64_t fnv1a64(std::string_view text) noexcept {
   return h;
 }
 
+bool valid_label_name(std::string_view name) {
+  if (name.empty() || name.substr(0, 2) == "__") return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace stagecheck::detail

@@ -26,4 +26,7 @@ std::uint64_t fnv1a64(std::string_view text) noexcept;
 /// The time now in UTC, RFC 3339 to the second ("2026-12-07T19:00:00Z"): marker timestamps.
 std::string utc_now_seconds();
 
+/// A Prometheus (and Alertmanager) label name: [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__".
+bool valid_label_name(std::string_view name);
+
 }  // namespace stagecheck::detail
