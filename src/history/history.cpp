@@ -170,8 +170,10 @@ constexpr const char* kCreateStatements[] = {
     " duration_ms DOUBLE PRECISION NOT NULL,"
     " message TEXT NOT NULL,"
     " PRIMARY KEY (run_id, check_id))",
-    "CREATE INDEX runs_key_started ON runs (key, started_ms)",
-    "CREATE INDEX runs_spec_started ON runs (spec_name, started_ms)",
+    // Every listing is newest first (started_ms DESC, seq DESC): these serve it without a sort.
+    "CREATE INDEX runs_started ON runs (started_ms, seq)",
+    "CREATE INDEX runs_key_started ON runs (key, started_ms, seq)",
+    "CREATE INDEX runs_spec_started ON runs (spec_name, started_ms, seq)",
     "CREATE INDEX checks_run ON checks (run_id)",
     "CREATE INDEX checks_check ON checks (check_id)",
 };
