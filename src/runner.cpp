@@ -361,6 +361,34 @@ Status stage_status(const std::vector<CheckResult>& checks,
   return Status::pass;
 }
 
+// `j` with every secret value replaced by *** in its strings and keys.
+void redact_json(nlohmann::json& j, const std::vector<std::string>& secrets) {
+  if (j.is_string()) {
+    j = redact_secrets(j.get<std::string>(), secrets);
+  } else if (j.is_array()) {
+    for (auto& e : j) redact_json(e, secrets);
+  } else if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [key, value] : j.items()) {
+      redact_json(value, secrets);
+      out[redact_secrets(key, secrets)] = std::move(value);
+    }
+    j = std::move(out);
+  }
+}
+
+// Keeps the values of secret variables out of a result, whatever a check quoted from an artifact
+// that holds one: its message, artifacts and every string of its evidence. Everything downstream
+// (reporters, observers, the history, alerts) then only ever sees ***.
+void redact_result(CheckResult& r, const std::vector<std::string>& secrets) {
+  if (secrets.empty()) return;
+  r.message = redact_secrets(std::move(r.message), secrets);
+  for (auto& a : r.artifacts) a = redact_secrets(std::move(a), secrets);
+  redact_json(r.observed, secrets);
+  redact_json(r.expected, secrets);
+  redact_json(r.details, secrets);
+}
+
 // The values of the spec's secret variables, as text, for observers to keep out of what they
 // write.
 std::vector<std::string> secret_values(const Spec& spec) {
@@ -408,7 +436,8 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
   detail::RunState run(spec_, store_, options_.limits, options_.cancel, jobs,
                        options_.allow_process_env, options_.chaos);
   run.set_observers(options_.observers);
-  run.notify([&](RunObserver& o) { o.on_run_start(info, secret_values(spec_)); });
+  const std::vector<std::string> secrets = secret_values(spec_);
+  run.notify([&](RunObserver& o) { o.on_run_start(info, secrets); });
   if (options_.history != nullptr) {
     run.set_history(options_.history, history_key(report.spec_name, report.vars));
   }
@@ -448,6 +477,7 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
         run.notify([&](RunObserver& o) { o.on_check_start(st.id, sc.id, sc.type); });
         CheckResult& r = runs[t.stage].checks[t.slot];
         r = run_one(run, st, sc);
+        redact_result(r, secrets);
         run.notify([&](RunObserver& o) { o.on_check_finish(r); });
       }
     };

@@ -136,20 +136,28 @@ class ObserveTest : public ::testing::Test {
 
 }  // namespace
 
-// The fixture really fails, and its failure message really quotes the secret: the tests
-// below that look for its absence could otherwise not fail.
-TEST_F(ObserveTest, FixtureFailsAndItsMessageQuotesTheSecret) {
-  DriverRun r = run(base_args() + " --format json");
+// The fixture really fails on the artifact that holds the secret, and its message would quote
+// the value: the runner puts *** in its place in the result itself, so that no report, console
+// line, history record or alert shows it (the logs' own scrubbing is a second line of defence).
+TEST_F(ObserveTest, FixtureFailsOnTheSecretAndEveryReportShowsStarsInstead) {
+  const fs::path report = dir_ / "report.json";
+  DriverRun r = run(base_args() + " --format json --report-json '" + report.string() + "'");
   ASSERT_EQ(r.code, 1) << r.out << r.err;
-  auto report = nlohmann::json::parse(r.out);
-  bool quoted = false;
-  for (const auto& res : report["results"]) {
+  auto json = nlohmann::json::parse(r.out);
+  bool starred = false;
+  for (const auto& res : json["results"]) {
     if (res["id"] == "load.token_matches") {
       EXPECT_EQ(res["status"], "fail");
-      quoted = res["message"].get<std::string>().find(kToken) != std::string::npos;
+      starred = res["message"].get<std::string>().find("token = \"***\"") != std::string::npos;
     }
   }
-  EXPECT_TRUE(quoted) << r.out;
+  EXPECT_TRUE(starred) << r.out;
+  EXPECT_EQ(r.out.find(kToken), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(report).find(kToken), std::string::npos);
+  DriverRun text = run(base_args());
+  EXPECT_EQ(text.code, 1);
+  EXPECT_EQ(text.out.find(kToken), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("***"), std::string::npos) << text.out;
 }
 
 TEST_F(ObserveTest, MonitorOffATerminalWritesPlainLinesAndLeavesStdoutAlone) {
@@ -286,8 +294,7 @@ TEST_F(ObserveTest, NoSecretInAnyLogLineAtAnyFormat) {
         run(base_args() + fmt::format(" --log-format {} --log-level debug --log-file '{}'", format,
                                       log.string()));
     EXPECT_EQ(r.code, 1) << r.err;
-    // The console on stdout is the report itself, which quotes the artifact as it is.
-    ASSERT_NE(r.out.find(kToken), std::string::npos) << "the fixture no longer quotes it";
+    EXPECT_EQ(r.out.find(kToken), std::string::npos) << r.out;
     const std::string text = slurp(log);
     ASSERT_NE(text.find("token_matches"), std::string::npos) << text;
     EXPECT_EQ(text.find(kToken), std::string::npos) << text;
