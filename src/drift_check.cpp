@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct DriftConfig {
   Baseline baseline = Baseline::mean;
   Direction direction = Direction::both;
   std::optional<double> max_abs, max_rel, max_z;
+  std::string self;              // this drift check's own id
+  bool include_drifted = false;  // also compare with runs where this drift check failed
 };
 
 const char* to_string(Baseline b) {
@@ -171,7 +174,25 @@ class DriftCheck final : public Check {
     }
     const double x = *now.value;
 
-    auto past = history->observations(ctx.history_key(), c_.metric, c_.window);
+    // The runs where this drift check failed are not a baseline: a degraded value must never
+    // become the norm by being run again (a retry would otherwise pass it after a few runs).
+    std::set<std::string> drifted;
+    if (!c_.include_drifted) {
+      auto own = history->observations(
+          ctx.history_key(), c_.self,
+          std::min<std::size_t>(10 * c_.window, static_cast<std::size_t>(kMaxWindow)));
+      if (!own) {
+        out.status = Status::error;
+        out.message = fmt::format("cannot read the history ({}) of '{}': {}", history->describe(),
+                                  c_.self, own.error().message);
+        out.observed = {{"value", x}};
+        return out;
+      }
+      for (const auto& o : *own) {
+        if (o.status == Status::fail) drifted.insert(o.run_id);
+      }
+    }
+    auto past = history->observations(ctx.history_key(), c_.metric, c_.window + drifted.size());
     if (!past) {
       out.status = Status::error;
       out.message = fmt::format("cannot read the history ({}) of '{}': {}", history->describe(),
@@ -182,7 +203,15 @@ class DriftCheck final : public Check {
     nlohmann::json used = nlohmann::json::array();
     nlohmann::json skipped = nlohmann::json::array();
     std::vector<double> values;  // newest first
+    std::size_t read = 0;
     for (const auto& o : *past) {
+      if (drifted.count(o.run_id) != 0) {
+        skipped.push_back({{"run_id", o.run_id},
+                           {"started_at", o.started_at},
+                           {"reason", "this drift check failed in that run"}});
+        continue;
+      }
+      if (++read > c_.window) break;
       if (o.status == Status::error || o.status == Status::skipped || o.status == Status::blocked) {
         skipped.push_back({{"run_id", o.run_id},
                            {"started_at", o.started_at},
@@ -202,7 +231,7 @@ class DriftCheck final : public Check {
     out.details = {{"metric", c_.metric},
                    {"value_pointer", c_.pointer},
                    {"history", history->describe()},
-                   {"runs_read", past->size()},
+                   {"runs_read", std::min(read, c_.window)},
                    {"runs", used},
                    {"skipped_count", skipped.size()},
                    {"skipped", skipped}};
@@ -215,8 +244,8 @@ class DriftCheck final : public Check {
       out.message = fmt::format(
           "too little history ({} of {} runs): {} {} not compared; {} earlier run{} read "
           "(window {}), {} skipped",
-          n, needed, name, show(x), past->size(), past->size() == 1 ? "" : "s", c_.window,
-          skipped.size());
+          n, needed, name, show(x), std::min(read, c_.window),
+          std::min(read, c_.window) == 1 ? "" : "s", c_.window, skipped.size());
       out.observed = {{"value", x}, {"history_count", n}};
       return out;
     }
@@ -318,6 +347,7 @@ class DriftCheck final : public Check {
     if (c_.max_abs) e["max_abs_change"] = *c_.max_abs;
     if (c_.max_rel) e["max_rel_change"] = *c_.max_rel;
     if (c_.max_z) e["max_zscore"] = *c_.max_z;
+    if (c_.include_drifted) e["include_drifted_runs"] = true;
     return e;
   }
 
@@ -397,6 +427,14 @@ CheckInfo drift_info() {
        "Which change fails: both, decrease (only a drop, e.g. a pass rate) or increase (only a "
        "rise, e.g. a latency).",
        {"both", "decrease", "increase"}},
+      {"include_drifted_runs",
+       ParamType::boolean,
+       false,
+       false,
+       "Also compare with earlier runs where this drift check failed (default false: a "
+       "degraded value never becomes the baseline by being run again; accept a new level by "
+       "setting this, or with a history that starts anew).",
+       {}},
   };
   info.example =
       "- id: pass_rate_drift\n  type: drift\n  metric: quality.report\n"
@@ -407,6 +445,8 @@ CheckInfo drift_info() {
 
 Result<std::unique_ptr<Check>> make_drift(const CheckConfig& config) {
   DriftConfig c;
+  c.self = config.id();
+  c.include_drifted = config.get_bool("include_drifted_runs");
   c.metric = config.get_string("metric");
   const std::size_t dot = c.metric.find('.');
   if (dot == std::string::npos || dot == 0 || dot + 1 == c.metric.size()) {

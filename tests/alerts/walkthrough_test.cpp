@@ -78,14 +78,21 @@ TEST(WatchWalkthrough, MonitorHistoryDriftAndAnAlertForAWorseRun) {
   EXPECT_EQ(rep["results"][0]["status"], "pass");  // the fixed floor alone would have shipped it
   EXPECT_EQ(rep["results"][1]["status"], "fail");
 
-  // Remembered: five runs, the newest the failing one.
+  // Run again: still a failure; the failed run is not part of the baseline.
+  st::DriverRun again = run();
+  ASSERT_EQ(again.code, 1) << again.out << again.err;
+  EXPECT_NE(again.out.find("below the mean 0.91 of the last 4 runs"), std::string::npos)
+      << again.out;
+
+  // Remembered: six runs, the newest two failing.
   st::DriverRun list = st::run_driver("history list --format json --history " + q(db));
   ASSERT_EQ(list.code, 0) << list.out << list.err;
   const json runs = json::parse(list.out);
   ASSERT_TRUE(runs.contains("runs")) << runs.dump(2);
-  ASSERT_EQ(runs["runs"].size(), 5u) << runs.dump(2);
-  EXPECT_EQ(runs["runs"][0]["run_id"], rep["run_id"]);
+  ASSERT_EQ(runs["runs"].size(), 6u) << runs.dump(2);
+  EXPECT_EQ(runs["runs"][1]["run_id"], rep["run_id"]);
   EXPECT_EQ(runs["runs"][0]["verdict"], "fail");
+  EXPECT_EQ(runs["runs"][1]["verdict"], "fail");
 
   // Paged: the alert is active in Alertmanager, for this scene, naming this run.
   json alerts;
@@ -100,7 +107,7 @@ TEST(WatchWalkthrough, MonitorHistoryDriftAndAnAlertForAWorseRun) {
   EXPECT_EQ(alerts[0]["labels"]["alertname"], "StagecheckRunFailed");
   EXPECT_EQ(alerts[0]["labels"]["scene"], "kitchen_001");
   EXPECT_EQ(alerts[0]["status"]["state"], "active");
-  EXPECT_EQ(alerts[0]["annotations"]["run_id"], rep["run_id"]);
+  EXPECT_EQ(alerts[0]["annotations"]["run_id"], runs["runs"][0]["run_id"]);  // the newest
   EXPECT_EQ(alerts[0]["annotations"]["failures"], "quality.score_drift");
 }
 

@@ -65,6 +65,12 @@ class MemoryHistory final : public History {
   }
   Result<std::size_t> prune(const Retention&) override { return std::size_t{0}; }
 
+  void add_run(const std::string& key, const std::string& run_id, const std::string& check_id,
+               Status status, nlohmann::json observed) {
+    std::lock_guard lock(mutex_);
+    obs_.push_back({key, run_id, check_id, status, std::move(observed)});
+  }
+
   void add(const std::string& key, const std::string& check_id, Status status,
            nlohmann::json observed) {
     std::lock_guard lock(mutex_);
@@ -361,7 +367,7 @@ TEST_F(DriftTest, WindowLimitsTheRunsRead) {
                            "        max_rel_change: 0.10\n"));
   const auto& d = result(r, "quality.d");
   EXPECT_EQ(history_.last_limit_, 10u);
-  EXPECT_EQ(history_.calls_, 1u);
+  EXPECT_EQ(history_.calls_, 2u);  // this drift check's own past, then the metric's
   EXPECT_EQ(d.observed["history_count"], 10);
   EXPECT_EQ(d.details["runs_read"], 10);
   EXPECT_EQ(d.status, Status::fail);
@@ -501,7 +507,7 @@ TEST_F(DriftTest, HistoryReadErrorIsAnError) {
   const auto& d = result(r, "quality.d");
   EXPECT_EQ(d.status, Status::error);
   EXPECT_TRUE(has(d.message,
-                  "cannot read the history (memory) of 'quality.gate': database is "
+                  "cannot read the history (memory) of 'quality.d': database is "
                   "locked"))
       << d.message;
   EXPECT_EQ(r.exit_code, ExitCode::no_verdict);
@@ -731,7 +737,7 @@ TEST(DriftDocs, ListedWithItsParameters) {
   for (const auto& p : e->info.params) names.push_back(p.name);
   EXPECT_EQ(names, (std::vector<std::string>{"metric", "value", "window", "min_history", "baseline",
                                              "max_abs_change", "max_rel_change", "max_zscore",
-                                             "direction"}));
+                                             "direction", "include_drifted_runs"}));
   EXPECT_TRUE(has(e->info.description, "--history URL"));
 }
 
@@ -765,4 +771,35 @@ TEST_F(DriftTest, FieldNameThatIsAmbiguousOrAbsentFails) {
   EXPECT_EQ(result(none, "quality.d").status, Status::fail);
   EXPECT_TRUE(has(result(none, "quality.d").message, "no such field"))
       << result(none, "quality.d").message;
+}
+
+// ---- a degraded value never becomes the baseline by being run again -------------------------
+
+TEST_F(DriftTest, RunsWhereThisDriftCheckFailedAreNotTheBaseline) {
+  // Three good runs, then five retries of a degraded scene whose drift check failed each time.
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = fmt::format("good{}", i);
+    history_.add_run(key(), id, "quality.gate", Status::pass, {{"pass_rate", 0.9}});
+    history_.add_run(key(), id, "quality.d", Status::pass, {{"value", 0.9}});
+  }
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = fmt::format("bad{}", i);
+    history_.add_run(key(), id, "quality.gate", Status::pass, {{"pass_rate", 0.7}});
+    history_.add_run(key(), id, "quality.d", Status::fail, {{"value", 0.7}});
+  }
+  const std::string params =
+      "        value: /pass_rate\n        max_rel_change: 0.10\n        direction: decrease\n";
+  Report r = run(spec_with("{pass_rate: 0.7}", params));
+  const CheckResult& d = result(r, "quality.d");
+  EXPECT_EQ(d.status, Status::fail) << d.message;
+  EXPECT_EQ(d.observed["baseline"], 0.9);
+  EXPECT_EQ(d.observed["history_count"], 3);
+  EXPECT_EQ(d.details["skipped_count"], 5);
+  EXPECT_TRUE(has(d.details["skipped"][0]["reason"].get<std::string>(), "drift check failed"));
+
+  // Opting in: the retries count, and the drop looks small against them.
+  Report in = run(spec_with("{pass_rate: 0.7}", params + "        include_drifted_runs: true\n"));
+  const CheckResult& d2 = result(in, "quality.d");
+  EXPECT_EQ(d2.status, Status::pass) << d2.message;
+  EXPECT_EQ(d2.observed["history_count"], 8);
 }
