@@ -450,10 +450,10 @@ std::string history_url(const std::string& option, const po::variables_map& vm) 
 std::optional<int> open_run_history(RunCli& o, const po::variables_map& vm, const char* verb) {
   const std::string url = history_url(o.history, vm);
   if (vm.count("history") != 0 && url.empty()) return usage_error("--history is empty", verb);
-  if (vm.count("history-keep") != 0 && o.history_keep == 0) {
+  if (vm.count("history-keep") != 0 && o.history_keep < 1) {
     return usage_error("--history-keep must be at least 1", verb);
   }
-  o.history_retention.keep_last = o.history_keep;
+  o.history_retention.keep_last = static_cast<std::size_t>(std::max(0LL, o.history_keep));
   if (vm.count("history-max-age") != 0) {
     auto age = parse_duration(o.history_max_age);
     if (!age) return usage_error("--history-max-age: " + age.error().message, verb);

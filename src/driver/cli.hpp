@@ -81,7 +81,7 @@ struct RunCli {
   std::string log_format = "text", log_level = "info", log_file;
   // The run history: --history URL (default STAGECHECK_HISTORY) and its retention.
   std::string history, history_max_age;
-  std::size_t history_keep = 0;
+  long long history_keep = 0;
   /// Opened by open_run_history() before the run; shared so RunCli stays copyable.
   std::shared_ptr<History> history_store;
   Retention history_retention;

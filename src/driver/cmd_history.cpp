@@ -120,6 +120,27 @@ std::string observed_text(const json& value, std::size_t max = 40) {
   return cut(compact(value), max);
 }
 
+// What changed between two observed values: for two objects, only the keys that differ
+// ("summary.pass_rate >= 0.9: 0.93 -> 0.71"); otherwise both values.
+std::string observed_change(const json& a, const json& b) {
+  if (a.is_object() && b.is_object()) {
+    std::string out;
+    for (const auto& [key, va] : a.items()) {
+      auto it = b.find(key);
+      const std::string vb = it == b.end() ? "-" : compact(*it);
+      if (it != b.end() && *it == va) continue;
+      if (!out.empty()) out += "; ";
+      out += fmt::format("{}: {} -> {}", key, compact(va), vb);
+    }
+    for (const auto& [key, vb] : b.items()) {
+      if (!a.contains(key))
+        out += fmt::format("{}{}: - -> {}", out.empty() ? "" : "; ", key, compact(vb));
+    }
+    return cut(out, 90);
+  }
+  return fmt::format("{} -> {}", observed_text(a, 40), observed_text(b, 40));
+}
+
 std::string str(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -215,7 +236,7 @@ json run_to_json(const HistoryRun& r) {
 int history_list(const std::vector<std::string>& args) {
   po::options_description opts("Options");
   std::string url, spec, format = "text";
-  std::size_t limit = 20;
+  long long limit = 20;
   opts.add_options()("help,h", "show this help")("history", po::value(&url),
                                                  "the history (default: STAGECHECK_HISTORY)")(
       "spec", po::value(&spec), "only the runs of this spec (its name)")(
@@ -231,12 +252,14 @@ int history_list(const std::vector<std::string>& args) {
   if (format != "text" && format != "json") {
     return usage_error(fmt::format("--format must be text or json, found \"{}\"", format), kVerb);
   }
+  if (limit < 0)
+    return usage_error(fmt::format("--limit must be 0 or more, found {}", limit), kVerb);
   int code = 0;
   auto history = open_for_reading(url, vm, code);
   if (!history) return code;
   HistoryQuery query;
   query.spec_name = spec;
-  query.limit = limit;
+  query.limit = static_cast<std::size_t>(limit);
   auto runs = history->list(query);
   if (!runs) {
     std::cerr << "stagecheck: error: " << runs.error().message << "\n";
@@ -254,7 +277,7 @@ int history_list(const std::vector<std::string>& args) {
                              history->describe());
     return 0;
   }
-  std::cout << fmt::format("History {}: {} run(s){}, newest first\n\n", history->describe(),
+  std::cout << fmt::format("History {}: {} run(s) shown{}, newest first\n\n", history->describe(),
                            runs->size(), spec.empty() ? "" : fmt::format(" of spec '{}'", spec));
   std::vector<std::vector<std::string>> rows{{"RUN", "STARTED", "VERDICT", "CHECKS", "PASS", "FAIL",
                                               "WARN", "ERROR", "DURATION", "SPEC", "VARS"}};
@@ -262,9 +285,8 @@ int history_list(const std::vector<std::string>& args) {
     const Summary& s = r.summary;
     rows.push_back({r.run_id.substr(0, 12), r.started_at, verdict_word(r.verdict),
                     std::to_string(s.total), std::to_string(s.pass), std::to_string(s.fail),
-                    std::to_string(s.warn), std::to_string(s.error + s.blocked),
-                    duration_text(r.duration_ms), r.spec_name,
-                    r.vars.empty() ? "" : cut(compact(r.vars), 60)});
+                    std::to_string(s.warn), std::to_string(s.error), duration_text(r.duration_ms),
+                    r.spec_name, r.vars.empty() ? "" : cut(compact(r.vars), 60)});
   }
   print_table(std::cout, rows,
               {false, false, false, true, true, true, true, true, true, false, false});
@@ -441,8 +463,7 @@ int history_compare(const std::vector<std::string>& args) {
     const std::string status = sc ? fmt::format("{} -> {}", row["status_a"].get<std::string>(),
                                                 row["status_b"].get<std::string>())
                                   : row["status_a"].get<std::string>();
-    const std::string observed = oc ? fmt::format("{} -> {}", observed_text(row["observed_a"], 24),
-                                                  observed_text(row["observed_b"], 24))
+    const std::string observed = oc ? observed_change(row["observed_a"], row["observed_b"])
                                     : observed_text(row["observed_a"]);
     std::string delta;
     if (row["delta"].is_number()) {
@@ -483,7 +504,7 @@ int history_compare(const std::vector<std::string>& args) {
 int history_prune(const std::vector<std::string>& args) {
   po::options_description opts("Options");
   std::string url, max_age, format = "text";
-  std::size_t keep = 0;
+  long long keep = 0;
   opts.add_options()("help,h", "show this help")("history", po::value(&url),
                                                  "the history (default: STAGECHECK_HISTORY)")(
       "keep", po::value(&keep), "keep the newest N runs of each spec")(
@@ -501,8 +522,9 @@ int history_prune(const std::vector<std::string>& args) {
   }
   Retention retention;
   if (vm.count("keep") != 0) {
-    if (keep == 0) return usage_error("--keep must be at least 1", kVerb);
-    retention.keep_last = keep;
+    if (keep < 1)
+      return usage_error(fmt::format("--keep must be at least 1, found {}", keep), kVerb);
+    retention.keep_last = static_cast<std::size_t>(keep);
   }
   if (vm.count("max-age") != 0) {
     auto age = parse_duration(max_age);

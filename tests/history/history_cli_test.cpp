@@ -319,6 +319,13 @@ TEST_F(HistoryCli, RetentionOnRunAndPrune) {
   EXPECT_NE(age.out.find("Deleted 0 run(s)"), std::string::npos) << age.out;
   EXPECT_EQ(run(fmt::format("history prune --history '{}'", db_)).code, 2);
   EXPECT_EQ(run(fmt::format("history prune --keep 0 --history '{}'", db_)).code, 2);
+  // Negative counts are refused, not wrapped around into "keep everything".
+  DriverRun neg = run(fmt::format("history prune --keep -1 --history '{}'", db_));
+  EXPECT_EQ(neg.code, 2) << neg.out;
+  EXPECT_NE(neg.err.find("--keep must be at least 1, found -1"), std::string::npos) << neg.err;
+  EXPECT_EQ(run(fmt::format("history list --limit -1 --history '{}'", db_)).code, 2);
+  EXPECT_EQ(run(fmt::format("run spec.yaml --root . --history '{}' --history-keep -1", db_)).code,
+            2);
 }
 
 TEST_F(HistoryCli, UnrecordableRunIsExit3UnlessItFailed) {
