@@ -255,7 +255,8 @@ std::string check_alert_options(const RunCli& o, const po::variables_map& vm) {
 
 // Posts (or, with --alert-dry-run, prints) the alerts `report` calls for; returns the exit
 // code: a failed delivery makes it 3 unless the run already failed.
-int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes) {
+int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes,
+                const std::function<void(const std::string&)>& on_error) {
   auto options = alert_options(o);
   auto on = parse_alert_on(o.alert_on);
   if (!options || !on) return code;  // checked before the run
@@ -290,8 +291,10 @@ int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& n
   }
   for (const Post& p : posts) {
     if (auto ok = post_alert(p.url, p.body, *options); !ok) {
-      std::cerr << fmt::format("stagecheck: error: cannot send the alert to {}: {}\n",
-                               redact_url(p.url), ok.error().message);
+      const std::string message =
+          fmt::format("cannot send the alert to {}: {}", redact_url(p.url), ok.error().message);
+      std::cerr << "stagecheck: error: " << message << "\n";
+      if (on_error) on_error(message);
       if (code != static_cast<int>(ExitCode::fail)) code = static_cast<int>(ExitCode::no_verdict);
     } else {
       notes << fmt::format("Sent {} to {}\n", p.what, redact_url(p.url));
@@ -696,7 +699,16 @@ int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
   }
   if (o.alerting()) {
     std::cout.flush();
-    code = send_alerts(o, report, code, notes);
+    code = send_alerts(o, report, code, notes, log_error);
+  }
+  if (code != static_cast<int>(report.exit_code)) {
+    // The reports above carry the run's own verdict; say why the process ends otherwise.
+    const std::string message = fmt::format(
+        "exit {}: the run's verdict is {} (exit {}), but it could not be handed on (see the "
+        "errors above)",
+        code, report.verdict(), static_cast<int>(report.exit_code));
+    std::cerr << "stagecheck: " << message << "\n";
+    log_error(message);
   }
   return code;
 }

@@ -126,7 +126,8 @@ int nothing_ran(const std::string& error, Errc code, ExitCode exit_code);
 /// --monitor display, the --log-* event log) before `go` runs.
 /// Posts (or, with --alert-dry-run, prints) the alerts `report` calls for; returns `code`, made
 /// 3 (unless it is 1) when an alert cannot be delivered.
-int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes);
+int send_alerts(const RunCli& o, const Report& report, int code, std::ostream& notes,
+                const std::function<void(const std::string&)>& on_error = {});
 int execute(const RunCli& o, const po::variables_map& vm, RunOptions& ro,
             const std::function<RunOutcome(std::vector<Reporter*>)>& go);
 

@@ -380,8 +380,20 @@ TEST_F(AlertDriver, UndeliverableAlertIsReportedWithoutCredentials) {
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.err.find("cannot send the alert"), std::string::npos) << r.err;
   scene("dead_3", 0.95);  // a resolution that cannot be delivered: the verdict was not handed on
-  r = run("dead_3", "--alertmanager " + q(dead));
+  const fs::path log = dir_ / "dead_3.log";
+  r = run("dead_3",
+          "--alertmanager " + q(dead) + " --log-format json --log-file " + q(log.string()));
   EXPECT_EQ(r.code, 3) << r.err;
+  // The reports carry the run's own verdict (pass); the last word says why the exit is 3.
+  EXPECT_NE(r.err.find("stagecheck: exit 3: the run's verdict is pass (exit 0), but it could not "
+                       "be handed on"),
+            std::string::npos)
+      << r.err;
+  const std::string logged = st::slurp(log);
+  EXPECT_NE(logged.find("\"message\":\"cannot send the alert to http://***@127.0.0.1:"),
+            std::string::npos)
+      << logged;
+  EXPECT_EQ(logged.find("hunter2"), std::string::npos) << logged;
   // Alertmanager refusing the payload (404 here: not its API path) is an error too.
   r = run("dead_1", "--alertmanager " + q(am_->url() + "/nothing-here"));
   EXPECT_EQ(r.code, 1);
