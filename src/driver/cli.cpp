@@ -375,7 +375,7 @@ std::optional<int> apply_run_options(const RunCli& o, const po::variables_map& v
   }
   if (!(o.monitor_interval > 0.0 && o.monitor_interval <= 86400.0)) {
     return usage_error(
-        fmt::format("--monitor-interval must be between 0 and 86400 seconds, found {}",
+        fmt::format("--monitor-interval must be more than 0 and at most 86400 seconds, found {}",
                     o.monitor_interval),
         verb);
   }

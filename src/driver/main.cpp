@@ -37,10 +37,11 @@ Usage:
   stagecheck --version                 print the version
   stagecheck VERB --help               help for one verb
 
-ROOT (--root) is a folder or an S3 bucket: s3://BUCKET[/PREFIX] (AWS S3, GCS through its S3
-interoperability endpoint, MinIO, ...). Endpoint, region and credentials come from the options
-or, as for the AWS CLI, from AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID /
-AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and ~/.aws/credentials (AWS_PROFILE); see 'run --help'.
+ROOT (--root) is a folder, an S3 bucket s3://BUCKET[/PREFIX] (AWS S3, MinIO, ...) or a GCS
+bucket gs://BUCKET[/PREFIX]. Endpoint, region and credentials come from the options or, as for
+the AWS CLI and gcloud, from AWS_ENDPOINT_URL(_S3), AWS_REGION, AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, ~/.aws/credentials (AWS_PROFILE) and
+GOOGLE_OAUTH_ACCESS_TOKEN(_FILE); see 'run --help'.
 
 Watching, remembering, alerting (run, preflight; see 'run --help'): --monitor (live progress
 on stderr), --log-format json (structured logs, the run id on every line), --history URL
