@@ -40,7 +40,8 @@ Report make_run(std::size_t checks, std::size_t seq) {
     c.id = fmt::format("{}.check{}", c.stage, i);
     c.type = "json";
     c.status = i % 10 == 3 ? Status::fail : Status::pass;
-    c.observed = nlohmann::json{{"summary.pass_rate >= 0.9", 0.85 + 0.001 * static_cast<double>(seq % 100)}};
+    c.observed =
+        nlohmann::json{{"summary.pass_rate >= 0.9", 0.85 + 0.001 * static_cast<double>(seq % 100)}};
     c.expected = nlohmann::json::array({"summary.pass_rate >= 0.9"});
     c.message = "summary.pass_rate = 0.85, expected >= 0.9";
     c.duration_ms = 0.25;
