@@ -106,12 +106,13 @@ class AlertmanagerServer {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        problem_ = "alertmanager exited at start: " + log_tail();
+        problem_ = "alertmanager exited at start: " + log_tail(dir_ / "alertmanager.log");
         return false;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    problem_ = "alertmanager did not become ready within 20 s: " + log_tail();
+    problem_ =
+        "alertmanager did not become ready within 20 s: " + log_tail(dir_ / "alertmanager.log");
     stop();
     return false;
   }
@@ -137,27 +138,7 @@ class AlertmanagerServer {
   }
 
   /// SIGTERM, wait up to 10 s, then SIGKILL. Removes the folder. Idempotent.
-  void stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      int status = 0;
-      while (::waitpid(pid_, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid_, SIGKILL);
-          ::waitpid(pid_, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      pid_ = -1;
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-      dir_.clear();
-    }
-  }
+  void stop() { stop_server(pid_, dir_); }
 
   int port() const { return port_; }
   /// "http://127.0.0.1:PORT".
@@ -165,12 +146,6 @@ class AlertmanagerServer {
   const std::string& problem() const { return problem_; }
 
  private:
-  std::string log_tail() const {
-    std::ifstream in(dir_ / "alertmanager.log");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
-  }
-
   std::filesystem::path dir_;
   int port_ = 0;
   pid_t pid_ = -1;

@@ -288,6 +288,37 @@ inline std::string find_prometheus() {
   return {};
 }
 
+/// Stops a server this harness started: SIGTERM, up to 10 s, then SIGKILL; removes its folder.
+/// Idempotent (`pid` becomes -1, `dir` empty).
+inline void stop_server(int& pid, std::filesystem::path& dir) {
+  if (pid > 0) {
+    ::kill(pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    pid = -1;
+  }
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    dir.clear();
+  }
+}
+
+/// The last 2,000 bytes of a server's log file (for a start-up failure's message).
+inline std::string log_tail(const std::filesystem::path& log) {
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
+}
+
 /// True when a missing server must fail the test instead of skipping it (CI=true).
 inline bool servers_required() {
   const char* ci = std::getenv("CI");
@@ -357,12 +388,12 @@ class PrometheusServer {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        problem_ = "prometheus exited at start: " + log_tail();
+        problem_ = "prometheus exited at start: " + log_tail(dir_ / "prometheus.log");
         return false;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    problem_ = "prometheus did not become ready within 15 s: " + log_tail();
+    problem_ = "prometheus did not become ready within 15 s: " + log_tail(dir_ / "prometheus.log");
     stop();
     return false;
   }
@@ -385,27 +416,7 @@ class PrometheusServer {
   }
 
   /// SIGTERM, wait up to 10 s, then SIGKILL. Removes the folder. Idempotent.
-  void stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      int status = 0;
-      while (::waitpid(pid_, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid_, SIGKILL);
-          ::waitpid(pid_, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      pid_ = -1;
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-      dir_.clear();
-    }
-  }
+  void stop() { stop_server(pid_, dir_); }
 
   int port() const { return port_; }
   /// "http://127.0.0.1:PORT".
@@ -414,12 +425,6 @@ class PrometheusServer {
   const std::string& problem() const { return problem_; }
 
  private:
-  std::string log_tail() const {
-    std::ifstream in(dir_ / "prometheus.log");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
-  }
-
   std::vector<std::pair<std::string, std::string>> targets_;
   std::string interval_;
   std::filesystem::path dir_;
