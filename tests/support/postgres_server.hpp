@@ -30,14 +30,13 @@
 #include <system_error>
 #include <vector>
 
+#include "ci_mode.hpp"
+
 namespace stagecheck::testing {
 
 /// True when the environment says services must be there (CI=true): a missing PostgreSQL is
 /// then a test failure, not a skip.
-inline bool ci_requires_services() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+inline bool ci_requires_services() { return ::stagecheck::testing::ci_requires_servers(); }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server may still lose a race for it,
 /// which start() retries).

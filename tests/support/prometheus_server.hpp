@@ -38,6 +38,8 @@
 #include <utility>
 #include <vector>
 
+#include "ci_mode.hpp"
+
 namespace stagecheck::testing {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -320,10 +322,7 @@ inline std::string log_tail(const std::filesystem::path& log) {
 }
 
 /// True when a missing server must fail the test instead of skipping it (CI=true).
-inline bool servers_required() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+inline bool servers_required() { return ::stagecheck::testing::ci_requires_servers(); }
 
 /// A Prometheus server on a free loopback port with its own temporary TSDB, scraping the given
 /// targets every `scrape_interval`. Stopped (SIGTERM, then SIGKILL after 10 s) and its folder

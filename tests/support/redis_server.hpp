@@ -39,6 +39,8 @@
 #include <utility>
 #include <vector>
 
+#include "ci_mode.hpp"
+
 extern char** environ;
 
 namespace stagecheck::testing {
@@ -127,10 +129,7 @@ class RedisServer {
 
   /// True when the environment says services are mandatory (CI=true): a test that cannot
   /// start redis-server must then fail instead of skipping.
-  static bool required_by_ci() {
-    const char* ci = std::getenv("CI");
-    return ci != nullptr && (std::string(ci) == "true" || std::string(ci) == "1");
-  }
+  static bool required_by_ci() { return ::stagecheck::testing::ci_requires_servers(); }
 
   /// Starts a server on a free 127.0.0.1 port and waits until it answers PING. Retries on a
   /// port race (another process took the port between probing and binding).

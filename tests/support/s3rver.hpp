@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "child_process.hpp"
+#include "ci_mode.hpp"
 
 namespace stagecheck::testing {
 
@@ -55,10 +56,7 @@ inline bool port_open(int port) {
 }
 
 /// True when the environment says this is CI (CI=true), where a missing tool is a failure.
-inline bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+inline bool in_ci() { return ::stagecheck::testing::ci_requires_servers(); }
 
 /// An s3rver process with bucket "testbucket" (credentials S3RVER / S3RVER).
 class S3rver {
