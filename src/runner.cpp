@@ -601,7 +601,9 @@ Report Runner::run(const std::vector<Reporter*>& reporters) {
           if (sr.deferred.empty()) {
             sr.result.reason = "every check was skipped";
           } else {
-            sr.result.status = Status::pass;  // for now: only its drift checks are to come
+            // Its dependents see pass (drift never blocks them, see the README); the stage's
+            // own status is decided in the final phase, once its drift checks have run.
+            sr.result.status = Status::pass;
           }
         }
       }
