@@ -16,26 +16,15 @@
 #include <nlohmann/json.hpp>
 
 #include "stagecheck/history.hpp"
+#include "stagecheck_test_support.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-const std::string kDriver = STAGECHECK_DRIVER;
-
-struct DriverRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using stagecheck::testing::DriverRun;
+using stagecheck::testing::slurp;
 
 // A spec with one json check on data/stats.json: rows must be at least `min_rows`.
 constexpr const char* kSpec = R"(version: 1
@@ -72,16 +61,10 @@ class HistoryCli : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
+  // Runs the driver in the test's folder with `env` (STAGECHECK_HISTORY unset by default).
   DriverRun run(const std::string& args, const std::string& env = "STAGECHECK_HISTORY=") {
-    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    std::string cmd = fmt::format("cd '{}' && env {} '{}' {} >'{}' 2>'{}' </dev/null",
-                                  dir_.string(), env, kDriver, args, out.string(), err.string());
-    int status = std::system(cmd.c_str());
-    DriverRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return stagecheck::testing::run_driver(args,
+                                           fmt::format("cd '{}' && env {}", dir_.string(), env));
   }
 
   void write(const std::string& rel, const std::string& body) {

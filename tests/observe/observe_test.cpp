@@ -24,9 +24,12 @@
 #include <nlohmann/json.hpp>
 
 #include "stagecheck/progress_monitor.hpp"
+#include "stagecheck_test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace stagecheck;
+
+namespace st = stagecheck::testing;
 
 namespace {
 
@@ -65,18 +68,8 @@ stages:
         conditions: ['name == "kitchen"']
 )";
 
-struct DriverRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using st::DriverRun;
+using st::slurp;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -113,16 +106,27 @@ class ObserveTest : public ::testing::Test {
                        (dir_ / "root").string(), kToken);
   }
 
-  DriverRun run(const std::string& args) {
-    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    std::string cmd =
-        fmt::format("'{}' {} >'{}' 2>'{}' </dev/null", kDriver, args, out.string(), err.string());
-    int status = std::system(cmd.c_str());
-    DriverRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  DriverRun run(const std::string& args) { return st::run_driver(args); }
+
+  // The batch fixture: a spec on scenes/ID/report.json (pass_rate >= 0.9), a passing scene
+  // good_1 and a failing scene bad_2 under batch/.
+  void write_batch() {
+    write("batch.yaml", R"(version: 1
+name: batch-demo
+vars:
+  scene_id: {type: segment, required: true}
+artifacts:
+  report: "scenes/${scene_id}/report.json"
+stages:
+  - id: quality
+    checks:
+      - id: pass_rate
+        type: json
+        artifact: report
+        conditions: ["pass_rate >= 0.9"]
+)");
+    write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
+    write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
   }
 
   void write(const std::string& rel, const std::string& body) {
@@ -535,22 +539,7 @@ TEST(RedactSecretsTest, ReplacesEveryOccurrenceLongestFirst) {
 // `run --scenes --monitor`: one plain line per finished scene on stderr; stdout stays the batch
 // report alone.
 TEST_F(ObserveTest, MonitorOfABatchPrintsALinePerScene) {
-  write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
-  write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
-  write("batch.yaml", R"(version: 1
-name: batch-demo
-vars:
-  scene_id: {type: segment, required: true}
-artifacts:
-  report: "scenes/${scene_id}/report.json"
-stages:
-  - id: quality
-    checks:
-      - id: pass_rate
-        type: json
-        artifact: report
-        conditions: ["pass_rate >= 0.9"]
-)");
+  write_batch();
   DriverRun r = run(fmt::format("run '{}' --root '{}' --scenes all --monitor --format json",
                                 (dir_ / "batch.yaml").string(), (dir_ / "batch").string()));
   ASSERT_EQ(r.code, 1) << r.out << r.err;
@@ -568,22 +557,7 @@ stages:
 // batch's id as batch_id; the batch's own events (batch_start, scene_end, batch_end) carry the
 // batch's id as run_id.
 TEST_F(ObserveTest, BatchLogsGiveEachSceneItsRunIdAndTheBatchId) {
-  write("batch.yaml", R"(version: 1
-name: batch-demo
-vars:
-  scene_id: {type: segment, required: true}
-artifacts:
-  report: "scenes/${scene_id}/report.json"
-stages:
-  - id: quality
-    checks:
-      - id: pass_rate
-        type: json
-        artifact: report
-        conditions: ["pass_rate >= 0.9"]
-)");
-  write("batch/scenes/good_1/report.json", R"({"pass_rate": 0.95})");
-  write("batch/scenes/bad_2/report.json", R"({"pass_rate": 0.5})");
+  write_batch();
   const fs::path log = dir_ / "batch.log";
   DriverRun r = run(
       fmt::format("run '{}' --root '{}' --scenes all --jobs 2 --log-format json --log-level debug "
